@@ -1,0 +1,40 @@
+"""`kangaroo` command line. Each subcommand lives in its package's `cli.py` and imports heavy libraries lazily,
+so `kangaroo --help` stays fast."""
+
+import logging
+import sys
+
+import typer
+
+from kangaroo.errors import KangarooError
+from kangaroo.logs import setup_logging
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Kangaroo training system: synthesise, curate, caption, validate, train, evaluate.",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    setup_logging(log_level)
+
+
+def _register_commands() -> None:
+    # One line per subcommand; each package keeps its command in its own cli.py.
+    pass
+
+
+_register_commands()
+
+
+def main() -> None:
+    try:
+        app()
+    except KangarooError as err:
+        logging.getLogger("kangaroo").error("%s: %s", type(err).__name__, err)
+        sys.exit(2)

@@ -1,0 +1,128 @@
+"""The one config: `params.yaml`, read by the CLI, the KFP components and `dvc repro` alike.
+
+Layout of the file::
+
+    profile: tiny            # the active profile
+    synth: {...}             # shared values, one block per library package
+    ...
+    profiles:
+      tiny:  {...}           # overrides deep-merged over the shared values
+      paper: {...}
+
+`load_params()` resolves the active profile, applies `--set key.path=value` overrides and validates the
+result; errors name the offending key and the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kangaroo.curation.settings import CaptionSettings, CurationSettings
+from kangaroo.errors import KangarooError
+from kangaroo.eval.settings import EvalSettings
+from kangaroo.k8s.settings import ClusterSettings
+from kangaroo.model.settings import ModelSettings
+from kangaroo.quality.settings import QualitySettings
+from kangaroo.settings_base import Section
+from kangaroo.storage.settings import StorageSettings
+from kangaroo.synth.settings import SynthSettings
+from kangaroo.train.settings import TrainSettings
+from kangaroo.video.settings import VideoSettings
+
+PARAMS_ENV = "KANGAROO_PARAMS"
+DEFAULT_PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(KangarooError):
+    """params.yaml is missing, unparsable, or has a bad value; the message names the file and the key."""
+
+
+class Params(Section):
+    profile: str
+    synth: SynthSettings
+    video: VideoSettings
+    curation: CurationSettings
+    caption: CaptionSettings
+    quality: QualitySettings
+    model: ModelSettings
+    train: TrainSettings
+    eval: EvalSettings
+    storage: StorageSettings
+    cluster: ClusterSettings
+
+
+def default_params_path() -> Path:
+    """`$KANGAROO_PARAMS` (set in the container image and by the ConfigMap mount), else ./params.yaml."""
+    return Path(os.environ.get(PARAMS_ENV, DEFAULT_PARAMS_FILE))
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def apply_override(tree: dict[str, Any], assignment: str) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (numbers, lists, bools)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
+    dotted, raw = assignment.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = tree
+    for i, key in enumerate(keys[:-1]):
+        if not isinstance(node.get(key), dict):
+            raise ConfigError(f"override {assignment!r}: {'.'.join(keys[: i + 1])} is not a block of params")
+        node = node[key]
+    if keys[-1] not in node:
+        raise ConfigError(f"override {assignment!r}: unknown key {dotted!r}")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def read_params_tree(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path} (set ${PARAMS_ENV} or run from the project root)")
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return tree
+
+
+def resolve_profile(tree: dict[str, Any], profile: str | None, path: Path) -> dict[str, Any]:
+    profiles = tree.get("profiles") or {}
+    name = profile or tree.get("profile")
+    if name not in profiles:
+        raise ConfigError(f"{path}: unknown profile {name!r}; defined profiles: {sorted(profiles)}")
+    shared = {k: v for k, v in tree.items() if k != "profiles"}
+    resolved = deep_merge(shared, profiles[name] or {})
+    resolved["profile"] = name
+    return resolved
+
+
+def load_params(
+    path: str | Path | None = None, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Params:
+    """Read, resolve and validate params.yaml. Raises ConfigError naming the file and the bad key."""
+    path = Path(path) if path else default_params_path()
+    resolved = resolve_profile(read_params_tree(path), profile, path)
+    for assignment in overrides:
+        apply_override(resolved, assignment)
+    try:
+        return Params.model_validate(resolved)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
+        )
+        raise ConfigError(f"{path} (profile {resolved['profile']!r}): {problems}") from err

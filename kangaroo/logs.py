@@ -1,0 +1,18 @@
+"""Logging set-up shared by the CLI and the KFP components."""
+
+import logging
+
+from rich.logging import RichHandler
+
+
+def setup_logging(level: str = "INFO") -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(
+        level=numeric,
+        format="%(name)s: %(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+        force=True,
+    )

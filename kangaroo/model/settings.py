@@ -1,0 +1,6 @@
+from kangaroo.settings_base import Section
+
+
+class ModelSettings(Section):
+    vision_model: str = ""
+    llm_model: str = ""

@@ -1,0 +1,5 @@
+from kangaroo.settings_base import Section
+
+
+class TrainSettings(Section):
+    seed: int = 0
