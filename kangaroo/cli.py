@@ -8,6 +8,7 @@ import typer
 
 from kangaroo.errors import KangarooError
 from kangaroo.logs import setup_logging
+from kangaroo.synth import cli as synth_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -26,7 +27,7 @@ def _root(
 
 def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
-    pass
+    app.command("synth")(synth_cli.synth)
 
 
 _register_commands()
