@@ -100,11 +100,11 @@ def read_params_tree(path: Path) -> dict[str, Any]:
     return tree
 
 
-def resolve_profile(tree: dict[str, Any], profile: str | None, path: Path) -> dict[str, Any]:
+def resolve_profile(tree: dict[str, Any], profile: str | None, source: str) -> dict[str, Any]:
     profiles = tree.get("profiles") or {}
     name = profile or tree.get("profile")
     if name not in profiles:
-        raise ConfigError(f"{path}: unknown profile {name!r}; defined profiles: {sorted(profiles)}")
+        raise ConfigError(f"{source}: unknown profile {name!r}; defined profiles: {sorted(profiles)}")
     shared = {k: v for k, v in tree.items() if k != "profiles"}
     resolved = deep_merge(shared, profiles[name] or {})
     resolved["profile"] = name
@@ -116,7 +116,27 @@ def load_params(
 ) -> Params:
     """Read, resolve and validate params.yaml. Raises ConfigError naming the file and the bad key."""
     path = Path(path) if path else default_params_path()
-    resolved = resolve_profile(read_params_tree(path), profile, path)
+    return validate_params_tree(read_params_tree(path), str(path), profile, overrides)
+
+
+def load_params_text(
+    text: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Params:
+    """Validate params given as YAML text: the KFP pipeline passes the file's content as a run parameter, so
+    the config a run used is recorded in the run and is part of every step's cache key."""
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"params text: not valid YAML: {err}") from err
+    if not isinstance(tree, dict):
+        raise ConfigError("params text: expected a mapping at the top level")
+    return validate_params_tree(tree, "params text", profile, overrides)
+
+
+def validate_params_tree(
+    tree: dict[str, Any], source: str, profile: str | None, overrides: list[str] | tuple[str, ...]
+) -> Params:
+    resolved = resolve_profile(tree, profile, source)
     for assignment in overrides:
         apply_override(resolved, assignment)
     try:
@@ -125,4 +145,4 @@ def load_params(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
         )
-        raise ConfigError(f"{path} (profile {resolved['profile']!r}): {problems}") from err
+        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {problems}") from err

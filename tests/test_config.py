@@ -1,0 +1,50 @@
+"""params.yaml: both profiles validate, overrides apply, and bad input names the key and the file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kangaroo.config import ConfigError, load_params
+
+
+def test_both_profiles_load_from_project_params(project_root: Path):
+    tiny = load_params(project_root / "params.yaml", profile="tiny")
+    paper = load_params(project_root / "params.yaml", profile="paper")
+    assert tiny.profile == "tiny" and paper.profile == "paper"
+
+
+def test_override_is_parsed_as_yaml(project_root: Path):
+    params = load_params(project_root / "params.yaml", overrides=["curation.workers=7"])
+    assert params.curation.workers == 7
+
+
+def test_unknown_override_key_is_named(project_root: Path):
+    with pytest.raises(ConfigError, match="curation.wrkers"):
+        load_params(project_root / "params.yaml", overrides=["curation.wrkers=3"])
+
+
+def test_bad_value_names_key_and_file(project_root: Path, tmp_path: Path):
+    tree = yaml.safe_load((project_root / "params.yaml").read_text())
+    tree["curation"]["workers"] = "many"
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError) as err:
+        load_params(bad)
+    assert "curation.workers" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_unknown_profile_and_missing_file(project_root: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        load_params(project_root / "params.yaml", profile="huge")
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_unknown_key_in_file_is_rejected(project_root: Path, tmp_path: Path):
+    tree = yaml.safe_load((project_root / "params.yaml").read_text())
+    tree["profiles"]["tiny"]["video"] = {"bakend": "pyav"}
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError, match="video.bakend"):
+        load_params(bad)
