@@ -1,5 +1,35 @@
+"""Typed `eval:` block of params.yaml: how every checkpoint is scored, so numbers stay comparable."""
+
+from typing import Literal
+
 from kangaroo.settings_base import Section
 
 
 class EvalSettings(Section):
+    # Frames per question: uniform over the clip (or its start/end window), capped at `max_fps` so a short
+    # clip is not over-sampled. Recorded with every score: published numbers move ~2 points with frames.
     num_frames: int = 16
+    max_fps: float = 2.0
+    # Square side the frames are resized to before the processor; 0 = the model's own vision image size.
+    frame_size: int = 0
+    batch_size: int = 4
+    # lmms-eval's MVBench/Video-MME settings: greedy decoding, 16 new tokens.
+    max_new_tokens: int = 16
+    # Which mode's accuracy is the headline `accuracy` in metrics.json. Likelihood has no parse failures,
+    # so a weak checkpoint is measured on what it knows rather than on whether it learnt the answer format.
+    headline_mode: Literal["likelihood", "generation"] = "likelihood"
+    # Likelihood ranking: "mean" = mean token log-prob of the option (lmms-eval mcppl: lowest loss wins;
+    # immune to option length), "sum" = total log-prob. Both are always reported; this one is the headline.
+    likelihood_normalisation: Literal["mean", "sum"] = "mean"
+    # The continuation scored in likelihood mode: the option text alone, or "(B) option text" (the way
+    # the instruction data answers). Option text keeps a letter prior from deciding the ranking.
+    likelihood_continuation: Literal["option", "letter_option"] = "option"
+    # Category name of the long-video probes in the sample corpus (reported separately as `long_video`).
+    long_video_category: str = "timestamp"
+    # Where benchmark files read from S3/MinIO are cached.
+    cache_dir: str = "work/cache/benchmarks"
+    # Bias control: the accuracy of a random model must fall inside chance +/- this many binomial standard
+    # deviations (3 sigma: a false alarm 1 time in ~370 per check), and the done-check of a trained model
+    # requires accuracy >= min_ratio_over_chance x chance.
+    chance_sigma: float = 3.0
+    min_ratio_over_chance: float = 2.0
