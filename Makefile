@@ -38,7 +38,7 @@ $(WORK)/tmp:
 	@mkdir -p $@ $(CACHE)
 
 run: setup | $(WORK)/tmp
-	$(BIN)/kangaroo run-local --profile $(PROFILE) --work $(WORK)
+	$(BIN)/python -m pipelines.run_local --profile $(PROFILE) --work $(WORK)
 
 test: setup | $(WORK)/tmp
 	$(BIN)/pytest -q
@@ -55,3 +55,6 @@ compile: setup
 
 clean:
 	rm -rf $(WORK) build
+
+image-name: setup
+	@$(BIN)/python -c "from kangaroo.config import load_params; print(load_params().cluster.image)"

@@ -1,6 +1,37 @@
+"""Where and how steps run on Kubernetes: image, node pools, secrets, volumes. Read by the KFP pipeline,
+the PyTorchJob generator and the manifests' tests, so pool names and taints live in one place."""
+
+from typing import Literal
+
 from kangaroo.settings_base import Section
 
 
+class Toleration(Section):
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class NodePool(Section):
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    accelerator_type: str | None = None  # e.g. nvidia.com/gpu; None = CPU pool
+    cpu_request: str = "1"
+    cpu_limit: str = "2"
+    memory_request: str = "2G"
+    memory_limit: str = "8G"
+
+
 class ClusterSettings(Section):
-    image: str = "ghcr.io/kangaroo-flow/kangaroo:0.1.0"
+    image: str = "ghcr.io/kangaroo-flow/kangaroo:0.1.0"  # pinned tag; never `latest`
     namespace: str = "kangaroo"
+    service_account: str = "kangaroo-pipeline-runner"
+    minio_secret: str = "kangaroo-minio"
+    # Secret key -> environment variable the storage module and DVC read.
+    minio_secret_env: dict[str, str] = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
+    checkpoint_pvc: str = "kangaroo-checkpoints"
+    checkpoint_mount: str = "/mnt/checkpoints"
+    retries: int = 2  # pre-emptible GPU nodes: a killed stage resumes from its last checkpoint
+    cpu_pool: NodePool = NodePool()
+    gpu_pool: NodePool = NodePool()

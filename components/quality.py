@@ -1,0 +1,44 @@
+"""The caption quality gate: publishes the GX Data Docs as an HTML artifact and the summary as Markdown."""
+
+from typing import List
+
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
+
+from components.image import project_component
+
+
+@project_component
+def quality_gate(
+    params_yaml: str,
+    profile: str,
+    overrides: List[str],
+    dataset: Input[Dataset],
+    report: Output[HTML],
+    summary: Output[Markdown],
+    gate_metrics: Output[Metrics],
+) -> bool:
+    """Run the Great Expectations checkpoint; True when every expectation passed."""
+    import tempfile
+
+    from kangaroo.config import load_params_text
+    from kangaroo.quality.report import publish_single_file_report
+    from kangaroo.quality.runner import run_quality_gate
+
+    params = load_params_text(params_yaml, profile, overrides)
+    report_dir = tempfile.mkdtemp(prefix="quality-report-")
+    result = run_quality_gate(dataset.path, report_dir, params.quality)
+    publish_single_file_report(result, report.path, summary.path)
+    gate_metrics.log_metric("expectations_failed", len(result.failed_expectations))
+    gate_metrics.log_metric("gate_passed", int(result.success))
+    return bool(result.success)
+
+
+@project_component
+def stop_on_failed_gate(summary: Input[Markdown]):
+    """End the run as failed, after the report artifacts were published, so nobody trains on bad captions."""
+    from pathlib import Path
+
+    from kangaroo.errors import KangarooError
+
+    raise KangarooError("caption quality gate failed; training skipped.\n" + Path(summary.path).read_text())

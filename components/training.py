@@ -1,0 +1,52 @@
+"""One curriculum stage: the same `kangaroo train` entry point in the pod, or as a PyTorchJob across nodes."""
+
+from typing import List, Optional
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components.image import project_component
+
+
+@project_component
+def train_stage(
+    params_yaml: str,
+    profile: str,
+    overrides: List[str],
+    stage: str,
+    stages: List[str],
+    corpus_uri: str,
+    dataset: Input[Dataset],
+    dataset_version: str,
+    resume_from: str,
+    checkpoint_root: str,
+    num_gpus: int,
+    num_nodes: int,
+    model: Output[Model],
+    metrics: Output[Metrics],
+    init_model: Optional[Input[Model]] = None,
+):
+    """Train `stage` from `init_model` (None = fresh weights, or `resume_from` if set); a stage not listed in
+    `stages` passes its input model through. Checkpoints go under `checkpoint_root` (a PVC on the cluster)
+    so a pre-empted pod resumes where it stopped."""
+    from kangaroo.config import load_params_text
+    from kangaroo.train.launch import run_stage
+
+    params = load_params_text(params_yaml, profile, overrides)
+    summary = run_stage(
+        params=params,
+        stage=stage,
+        enabled=stage in stages,
+        corpus_dir=corpus_uri,
+        dataset_dir=dataset.path,
+        init_from=init_model.path if init_model is not None else (resume_from or None),
+        out_dir=model.path,
+        checkpoint_root=checkpoint_root or None,
+        num_gpus=int(num_gpus),
+        num_nodes=int(num_nodes),
+        dataset_version=dataset_version,
+    )
+    for key in ("final_loss", "first_loss", "steps", "tokens", "padding_fraction", "wall_time_s"):
+        if isinstance(summary.get(key), (int, float)):
+            metrics.log_metric(key, float(summary[key]))
+    model.metadata.update({"stage": stage, "dataset_version": dataset_version})

@@ -1,0 +1,137 @@
+"""The kangaroo-flow DAG: raw videos -> curated, captioned, gated, versioned dataset -> five-stage curriculum
+-> evaluation -> registered model. Only wiring and placement here; every step is a component in components/.
+"""
+
+from typing import List
+
+from kfp import dsl, kubernetes
+
+from components.curation import caption_dataset, curate_shard, merge_curation, plan_shards
+from components.evaluation import evaluate_model, register_model
+from components.image import PROJECT_PARAMS, project_params_text
+from components.quality import quality_gate, stop_on_failed_gate
+from components.summary import publish_run_summary
+from components.training import train_stage
+from components.versioning import version_dataset
+from kangaroo.config import load_params
+from kangaroo.k8s.settings import ClusterSettings, NodePool
+from kangaroo.train.stages import CURRICULUM
+
+COMPILE_TIME_PARAMS = load_params(PROJECT_PARAMS)
+CLUSTER: ClusterSettings = COMPILE_TIME_PARAMS.cluster
+
+
+def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineTask:
+    """Node selector, tolerations and resources of a node pool; accelerators only on GPU pools."""
+    for label, value in pool.node_selector.items():
+        kubernetes.add_node_selector(task, label_key=label, label_value=value)
+    for toleration in pool.tolerations:
+        kubernetes.add_toleration(
+            task,
+            key=toleration.key,
+            operator=toleration.operator,
+            value=toleration.value,
+            effect=toleration.effect,
+        )
+    task.set_cpu_request(pool.cpu_request).set_cpu_limit(pool.cpu_limit)
+    task.set_memory_request(pool.memory_request).set_memory_limit(pool.memory_limit)
+    if pool.accelerator_type and gpus is not None:
+        task.set_accelerator_type(pool.accelerator_type).set_accelerator_limit(gpus)
+    return task
+
+
+def with_minio_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """MinIO credentials come from the Kubernetes Secret, never from pipeline parameters."""
+    kubernetes.use_secret_as_env(task, secret_name=CLUSTER.minio_secret, secret_key_to_env=CLUSTER.minio_secret_env)
+    return task
+
+
+def cpu_step(task: dsl.PipelineTask, cache: bool = True) -> dsl.PipelineTask:
+    place_on(with_minio_credentials(task), CLUSTER.cpu_pool)
+    return task.set_caching_options(cache)
+
+
+def gpu_step(task: dsl.PipelineTask, gpus) -> dsl.PipelineTask:
+    place_on(with_minio_credentials(task), CLUSTER.gpu_pool, gpus=gpus)
+    # Pre-empted GPU nodes: retry, and the stage resumes from its checkpoint on the shared PVC.
+    return task.set_retry(num_retries=CLUSTER.retries, backoff_duration="60s", backoff_factor=2.0)
+
+
+@dsl.pipeline(
+    name="kangaroo-flow",
+    description="Curate, gate, version, train (five-stage curriculum) and evaluate Kangaroo.",
+)
+def kangaroo_pipeline(
+    input_uri: str,
+    corpus_uri: str,
+    benchmark: str,
+    profile: str = COMPILE_TIME_PARAMS.profile,
+    params_yaml: str = project_params_text(),
+    overrides: List[str] = [],
+    stages: List[str] = list(CURRICULUM),
+    resume_from: str = "",
+    num_gpus: int = 1,
+    num_nodes: int = 1,
+    checkpoint_root: str = CLUSTER.checkpoint_mount,
+    dvc_remote: str = "",
+):
+    """Pipeline parameters (all settable in the Kubeflow UI):
+
+    input_uri: folder or s3:// prefix of raw videos. corpus_uri: folder or s3:// prefix with images.jsonl
+    and questions.jsonl (image-text and instruction data). benchmark: evaluation spec, e.g.
+    `sample:<corpus>` or `videomme:s3://...`. profile / params_yaml / overrides: the config (params.yaml's
+    content at compile time by default). stages: curriculum stages to run (skipped ones pass their input
+    model through). resume_from: a model folder or s3:// URL to start the first stage from. num_gpus /
+    num_nodes: per training stage; more than one node runs the stage as a PyTorchJob. dvc_remote: DVC
+    remote for the dataset version ('' = the project's default remote).
+    """
+    config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
+    run_summary = publish_run_summary().set_display_name("run summary")
+    with dsl.ExitHandler(run_summary, name="kangaroo-run"):
+        plan = cpu_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
+        with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
+            shard = cpu_step(
+                curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
+            ).set_display_name("curate shard")
+        merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
+        merged.set_display_name("merge ledgers")
+        captioned = cpu_step(caption_dataset(curated=merged.outputs["curated"], **config))
+        captioned.set_display_name("caption")
+        gate = cpu_step(quality_gate(dataset=captioned.outputs["dataset"], **config)).set_display_name(
+            "quality gate"
+        )
+
+        with dsl.If(gate.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+            versioned = cpu_step(
+                version_dataset(dataset=captioned.outputs["dataset"], remote=dvc_remote), cache=True
+            ).set_display_name("version dataset")
+            previous = None
+            for stage in CURRICULUM:
+                task = train_stage(
+                    stage=stage,
+                    stages=stages,
+                    corpus_uri=corpus_uri,
+                    dataset=versioned.outputs["versioned"],
+                    dataset_version=versioned.outputs["Output"],
+                    resume_from=resume_from,
+                    checkpoint_root=checkpoint_root,
+                    num_gpus=num_gpus,
+                    num_nodes=num_nodes,
+                    **({"init_model": previous.outputs["model"]} if previous is not None else {}),
+                    **config,
+                )
+                gpu_step(task, gpus=num_gpus).set_display_name(stage)
+                kubernetes.mount_pvc(task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount)
+                previous = task
+            evaluation = gpu_step(
+                evaluate_model(model=previous.outputs["model"], benchmark=benchmark, **config), gpus=1
+            ).set_display_name("evaluate")
+            cpu_step(
+                register_model(
+                    model=previous.outputs["model"],
+                    accuracy=evaluation.outputs["Output"],
+                    dataset_version=versioned.outputs["Output"],
+                )
+            ).set_display_name("register model")
+        with dsl.Else(name="gate-failed"):
+            stop_on_failed_gate(summary=gate.outputs["summary"]).set_display_name("stop: gate failed")

@@ -1,0 +1,100 @@
+"""`make run`: the whole pipeline on this machine with KFP's local runner, on the sample corpus.
+
+The DAG, components and library code are the cluster's; only the runner (SubprocessRunner in this venv
+instead of pods), the profile (tiny) and the input location differ.
+"""
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+from kangaroo.config import load_params
+from kangaroo.logs import setup_logging
+
+log = logging.getLogger("pipelines.run_local")
+
+PIPELINE_NAME = "kangaroo-flow"
+
+
+def ensure_sample_corpus(corpus_dir: Path, params) -> Path:
+    """Write the sample corpus once per synth settings; a later run with the same settings reuses it."""
+    from kangaroo.synth.corpus import write_corpus
+
+    stamp = corpus_dir / ".synth-settings.json"
+    wanted = params.synth.model_dump_json()
+    if stamp.is_file() and stamp.read_text() == wanted:
+        log.info("reusing sample corpus in %s", corpus_dir)
+        return corpus_dir
+    write_corpus(corpus_dir, params.synth)
+    stamp.write_text(wanted)
+    return corpus_dir
+
+
+def latest_run_dir(pipeline_root: Path) -> Path | None:
+    runs = sorted(pipeline_root.glob(f"{PIPELINE_NAME}-*"), key=lambda p: p.stat().st_mtime)
+    return runs[-1] if runs else None
+
+
+def report_outputs(run_dir: Path) -> dict[str, str]:
+    """Where a person finds the quality report, the model and the metrics of the run."""
+    wanted = {
+        "quality report (HTML)": "quality-gate/report",
+        "quality summary": "quality-gate/summary",
+        "model": "register-model/registered",
+        "evaluation metrics": "evaluate-model/results/metrics.json",
+        "predictions": "evaluate-model/results/predictions.jsonl",
+        "run summary": "publish-run-summary/run_summary",
+    }
+    return {label: str(run_dir / rel) for label, rel in wanted.items() if (run_dir / rel).exists()}
+
+
+def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
+    from kfp import local
+
+    from components.image import project_params_text
+    from pipelines.kangaroo_pipeline import kangaroo_pipeline
+
+    work = work.resolve()
+    params = load_params(profile=profile, overrides=overrides)
+    corpus = ensure_sample_corpus(work / "corpus", params)
+    pipeline_root = work / "pipeline_root"
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(work / "tmp")  # the local runner leaves temp folders per task
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    kangaroo_pipeline(
+        input_uri=str(corpus / "videos"),
+        corpus_uri=str(corpus),
+        benchmark=f"sample:{corpus}",
+        profile=profile,
+        params_yaml=project_params_text(),
+        overrides=overrides,
+        checkpoint_root=str(work / "checkpoints"),
+    )
+    run_dir = latest_run_dir(pipeline_root)
+    outputs = report_outputs(run_dir) if run_dir else {}
+    for label, path in outputs.items():
+        log.info("%-22s %s", label, path)
+    metrics = outputs.get("evaluation metrics")
+    if metrics:
+        scores = json.loads(Path(metrics).read_text())
+        log.info("accuracy %.3f (chance %.3f) on %d questions", scores["accuracy"], scores["chance"],
+                 scores["num_questions"])
+    return outputs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, default=Path("work"))
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="params override key=value")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args()
+    setup_logging(args.log_level)
+    run_local(args.work, args.profile, args.overrides)
+
+
+if __name__ == "__main__":
+    main()
