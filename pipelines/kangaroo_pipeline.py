@@ -15,7 +15,7 @@ from components.training import train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
 from kangaroo.k8s.settings import ClusterSettings, NodePool
-from kangaroo.train.stages import CURRICULUM
+from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
 
 COMPILE_TIME_PARAMS = load_params(PROJECT_PARAMS)
 CLUSTER: ClusterSettings = COMPILE_TIME_PARAMS.cluster
