@@ -1,1 +1,1 @@
-"""Deterministic sample corpus: real H.264 clips of coloured shapes with ground truth, plus planted bad inputs."""
+"""Deterministic sample corpus: real H.264 clips of coloured shapes, ground truth, planted bad inputs."""

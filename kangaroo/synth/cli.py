@@ -9,7 +9,9 @@ from kangaroo.cli_options import Overrides, ParamsFile, Profile, resolve_params
 
 
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write videos/, images/ and the JSONL files into.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write videos/, images/ and the JSONL files into.")
+    ],
     num_videos: Annotated[
         int | None, typer.Option("--num-videos", help="Number of video files (default: synth.num_videos).")
     ] = None,
