@@ -1,0 +1,287 @@
+"""`open_video()`: one verified reader per file, choosing the backend that is exact on that file.
+
+Backend choice (`settings.backend`):
+
+- ``pyav``: always the exact PyAV path (GOP-parallel seek decode when the container has a trustworthy
+  packet index, otherwise a sequential decode).
+- ``auto``: PyAV where it can seek (it is exact by construction and fastest there); for files PyAV must
+  decode sequentially (AVI and friends) decord is used if it passes verification, else PyAV.
+- ``decord``: decord wherever it passes verification, else PyAV.
+
+Verification = the codec is not on decord's deny-list, decord reports the same frame count, and its frames
+at a sparse, backward pattern of indices equal PyAV's within `settings.verify_tolerance` (mean |diff|).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from kangaroo.video.decord_backend import DecordSource, deny_reason
+from kangaroo.video.errors import VideoError
+from kangaroo.video.frames import SampledFrames, apply_geometry, frame_geometry
+from kangaroo.video.index import (
+    DecodeTimeout,
+    FrameIndex,
+    IndexMismatch,
+    index_from_decode,
+    index_from_packets,
+)
+from kangaroo.video.pyav_decode import decode_seek, decode_sequential
+from kangaroo.video.sampling import fps_indices, indices_at, uniform_indices
+from kangaroo.video.settings import VideoSettings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+class VideoReader:
+    """A video opened and verified by `open_video`. Frame `i` is the i-th frame in presentation order."""
+
+    def __init__(self, path: str | Path, settings: VideoSettings | None = None) -> None:
+        self.path = str(path)
+        self.settings = settings or VideoSettings()
+        self._decord: DecordSource | None = None
+        self.backend_reason = ""
+        self._run(self._open, "opening")
+
+    # -- opening -----------------------------------------------------------------------------------------
+    def _open(self, deadline: float) -> None:
+        import av
+
+        if not _is_url(self.path):
+            file = Path(self.path)
+            if not file.is_file():
+                raise VideoError(self.path, "missing", "no such file")
+            if file.stat().st_size == 0:
+                raise VideoError(self.path, "empty", "zero-byte file")
+        try:
+            container = av.open(self.path, timeout=self.settings.decode_timeout_s)
+        except FileNotFoundError as err:
+            raise VideoError(self.path, "missing", str(err)) from err
+        except av.FFmpegError as err:
+            raise VideoError(self.path, "corrupt", f"cannot open: {err}") from err
+        try:
+            if not container.streams.video:
+                raise VideoError(self.path, "no_video_stream", f"streams: {list(container.streams)}")
+            stream = container.streams.video[0]
+            context = stream.codec_context
+            if context.codec is None or not context.name:
+                raise VideoError(self.path, "unsupported", "no decoder for the video stream")
+            self.codec = context.name
+            self.width, self.height = int(context.width), int(context.height)
+            self._container_format = container.format.name
+            profile = getattr(context, "profile", None)
+            deny = deny_reason(self.codec, profile, bool(context.has_b_frames), self._container_format)
+            index = index_from_packets(container, stream, deadline)
+            probes: dict[int, np.ndarray] = {}
+            if index is None:
+                index, probes = index_from_decode(container, stream, deadline)
+        except av.FFmpegError as err:
+            raise VideoError(self.path, "undecodable", str(err)) from err
+        finally:
+            container.close()
+        if index.num_frames == 0 or self.width <= 0 or self.height <= 0:
+            raise VideoError(self.path, "undecodable", "no decodable video frames")
+        self._index = index
+        if index.seekable:
+            # Decoding frame 0 through the seek path proves the file decodes and the index matches.
+            try:
+                probes = self._decode_pyav([0], None, deadline)
+            except IndexMismatch as err:
+                logger.info("%s: packet index disagrees with the decoder (%s); indexing by decode", self, err)
+                index, probes = self._reindex(deadline)
+        self._choose_backend(deny, probes, deadline)
+
+    def _reindex(self, deadline: float) -> tuple[FrameIndex, dict[int, np.ndarray]]:
+        import av
+
+        with av.open(self.path, timeout=self.settings.decode_timeout_s) as container:
+            self._index, probes = index_from_decode(container, container.streams.video[0], deadline)
+        return self._index, probes
+
+    def _choose_backend(self, deny: str | None, probes: dict[int, np.ndarray], deadline: float) -> None:
+        self.backend = "pyav"
+        wanted = self.settings.backend
+        if wanted == "pyav":
+            self.backend_reason = "pyav requested"
+            return
+        if wanted == "auto" and self._index.seekable:
+            self.backend_reason = "exact PyAV keyframe-seek path available"
+            return
+        if deny is not None:
+            self.backend_reason = deny
+            return
+        try:
+            source = DecordSource(self.path, self.settings.decoder_threads)
+        except Exception as err:  # decord raises its own DECORDError or RuntimeError on unsupported files
+            self.backend_reason = f"decord cannot open the file ({str(err).splitlines()[0][:120]})"
+            return
+        verdict = self._verify_decord(source, probes, deadline)
+        if verdict is None:
+            self._decord, self.backend = source, "decord"
+            self.backend_reason = "decord verified against PyAV"
+        else:
+            source.close()
+            self.backend_reason = verdict
+            logger.warning("%s: decord not used: %s", self.path, verdict)
+
+    def _verify_decord(
+        self, source: DecordSource, probes: dict[int, np.ndarray], deadline: float
+    ) -> str | None:
+        """None if decord agrees with PyAV at the probe frames (read one by one, backward), else why not."""
+        if len(source) != self.num_frames:
+            return f"decord counts {len(source)} frames, PyAV {self.num_frames}"
+        from kangaroo.video.index import probe_ordinals
+
+        ordinals = probe_ordinals(self.num_frames)[: self.settings.verify_frames]
+        missing = [frame for frame in ordinals if frame not in probes]
+        if missing:
+            probes = {**probes, **self._decode_pyav(sorted(missing), None, deadline)}
+        for frame in ordinals:
+            theirs = source.get([frame])[0]
+            if theirs.shape != probes[frame].shape:
+                return f"decord frame {frame} has shape {theirs.shape}, PyAV {probes[frame].shape}"
+            diff = float(np.abs(theirs.astype(np.int16) - probes[frame]).mean())
+            if diff > self.settings.verify_tolerance:
+                return f"decord frame {frame} differs from PyAV's (mean |diff| {diff:.2f})"
+        return None
+
+    # -- decoding ----------------------------------------------------------------------------------------
+    def _run(self, work: Callable[[float], T], what: str) -> T:
+        """Run `work(deadline)` under the decode timeout; every failure becomes a VideoError."""
+        import av
+
+        timeout = self.settings.decode_timeout_s
+        deadline = time.monotonic() + timeout
+        with ThreadPoolExecutor(1, thread_name_prefix="kangaroo-video") as pool:
+            future = pool.submit(work, deadline)
+            try:
+                return future.result(timeout=timeout + 1.0)
+            except (FutureTimeout, DecodeTimeout) as err:
+                raise VideoError(self.path, "timeout", f"{what} took longer than {timeout:g} s") from err
+            except VideoError:
+                raise
+            except av.FFmpegError as err:
+                raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
+            except IndexMismatch as err:
+                raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _decode_pyav(self, targets: Sequence[int], geometry, deadline: float) -> dict[int, np.ndarray]:
+        def convert(frame) -> np.ndarray:
+            rgb = frame.to_ndarray(format="rgb24")
+            return rgb if geometry is None else apply_geometry(rgb, geometry)
+
+        options = dict(
+            decoder_threads=self.settings.decoder_threads,
+            deadline=deadline,
+            timeout_s=self.settings.decode_timeout_s,
+        )
+        if self._index.seekable:
+            return decode_seek(
+                self.path, self._index, targets, convert, workers=self.settings.decode_workers, **options
+            )
+        return decode_sequential(self.path, targets, convert, **options)
+
+    def _read(self, indices: np.ndarray, size: int | None, policy: str | None) -> SampledFrames:
+        geometry = frame_geometry(self.width, self.height, size, policy or self.settings.resize_policy)
+        targets = sorted(set(int(frame) for frame in indices))
+
+        def work(deadline: float) -> dict[int, np.ndarray]:
+            if self._decord is not None:
+                batch = self._decord.get(targets)
+                return {
+                    frame: apply_geometry(rgb, geometry) for frame, rgb in zip(targets, batch, strict=True)
+                }
+            try:
+                return self._decode_pyav(targets, geometry, deadline)
+            except IndexMismatch as err:
+                logger.warning(
+                    "%s: seek decode mismatch (%s); falling back to sequential decode", self.path, err
+                )
+                self._reindex(deadline)
+                return self._decode_pyav(targets, geometry, deadline)
+
+        decoded = self._run(work, f"decoding {len(targets)} frames")
+        frames = np.stack([decoded[int(frame)] for frame in indices])
+        return SampledFrames(frames, self._index.timestamps[indices].copy(), np.asarray(indices, np.int64))
+
+    # -- public API ---------------------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return self._index.num_frames
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Presentation time of every frame in seconds (float64 [N]), correct for variable frame rate."""
+        return self._index.timestamps
+
+    @property
+    def duration(self) -> float:
+        """Seconds from time 0 to the end of the last frame."""
+        stamps = self._index.timestamps
+        interval = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 0.0
+        return float(stamps[-1] + interval)
+
+    @property
+    def fps(self) -> float:
+        """Average frame rate over the video (frames per second)."""
+        span = self.duration - float(self._index.timestamps[0])
+        return self.num_frames / span if span > 0 else 0.0
+
+    def sample_uniform(
+        self, num_frames: int, size: int | None = None, policy: str | None = None
+    ) -> SampledFrames:
+        """`min(num_frames, self.num_frames)` frames at the centres of equal segments of the video."""
+        return self._read(uniform_indices(self.num_frames, num_frames), size, policy)
+
+    def sample_fps(
+        self, fps: float, max_frames: int, size: int | None = None, policy: str | None = None
+    ) -> SampledFrames:
+        """Kangaroo's dynamic sampling: a frame every 1/fps s while that is at most `max_frames` frames,
+        otherwise `max_frames` frames spread uniformly over the whole video."""
+        return self._read(fps_indices(self.timestamps, self.duration, fps, max_frames), size, policy)
+
+    def sample_at(
+        self, times: Sequence[float], size: int | None = None, policy: str | None = None
+    ) -> SampledFrames:
+        """For each time (seconds), the frame presented at or before it (repeats allowed, order kept)."""
+        if len(times) == 0:
+            raise ValueError("sample_at needs at least one time")
+        return self._read(indices_at(self.timestamps, times), size, policy)
+
+    def close(self) -> None:
+        """Release decoder resources (PyAV containers are opened per read and already closed)."""
+        if self._decord is not None:
+            self._decord.close()
+            self._decord = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoReader({self.path!r}, {self.codec}, {self.width}x{self.height}, {self.num_frames} frames, "
+            f"{self.duration:.2f} s, backend={self.backend})"
+        )
+
+
+def open_video(path: str | Path, settings: VideoSettings | None = None) -> VideoReader:
+    """Open and verify a video (context manager). Raises VideoError naming the file and the cause."""
+    return VideoReader(path, settings)
