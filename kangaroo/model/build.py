@@ -1,0 +1,244 @@
+"""Build a Kangaroo model + processor from the `model:` settings, or load a saved one.
+
+* No `vision_model` / `llm_model` paths (tiny profile): fresh random init of the configured shapes and the
+  deterministic tiny tokenizer.
+* With paths (paper profile): vision tower and LLM via `from_pretrained` (hub id or local folder), tokenizer
+  from the LLM plus the video special tokens; temporal embedding, patchify and projector freshly initialised.
+* `device="meta"`: shapes only, no weights and no downloads (configs come from settings) — for planning.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LlamaConfig,
+)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+from kangaroo.errors import KangarooError
+from kangaroo.model import tokenizer as tok
+from kangaroo.model.configuration_kangaroo import KangarooConfig
+from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration
+from kangaroo.model.processing_kangaroo import KangarooProcessor
+from kangaroo.model.settings import ModelSettings
+
+log = logging.getLogger(__name__)
+
+
+class ModelBuildError(KangarooError):
+    """A model path or setting cannot be turned into a model (names the path/key and why)."""
+
+
+def _vision_config(settings: ModelSettings, use_pretrained: bool):
+    if use_pretrained and settings.vision_model:
+        config = AutoConfig.from_pretrained(settings.vision_model)
+        return getattr(config, "vision_config", config)  # full CLIP/SigLIP checkpoints: take the vision half
+    v = settings.vision
+    if v.model_type not in CONFIG_MAPPING:
+        raise ModelBuildError(f"model.vision.model_type: unknown vision config type {v.model_type!r}")
+    return CONFIG_MAPPING[v.model_type](
+        hidden_size=v.hidden_size,
+        num_hidden_layers=v.num_hidden_layers,
+        num_attention_heads=v.num_attention_heads,
+        intermediate_size=v.intermediate_size,
+        patch_size=v.patch_size,
+        image_size=v.image_size,
+    )
+
+
+def _text_config(settings: ModelSettings, use_pretrained: bool, vocab_size: int):
+    if use_pretrained and settings.llm_model:
+        return AutoConfig.from_pretrained(settings.llm_model)
+    m = settings.llm
+    return LlamaConfig(
+        hidden_size=m.hidden_size,
+        num_hidden_layers=m.num_hidden_layers,
+        num_attention_heads=m.num_attention_heads,
+        num_key_value_heads=m.num_key_value_heads,
+        intermediate_size=m.intermediate_size,
+        vocab_size=max(vocab_size, m.vocab_size),
+        rope_parameters={"rope_type": "default", "rope_theta": m.rope_theta},
+        max_position_embeddings=m.max_position_embeddings,
+        tie_word_embeddings=False,
+    )
+
+
+def _tokenizer(settings: ModelSettings, use_pretrained: bool):
+    source = settings.tokenizer or (settings.llm_model if use_pretrained else "")
+    if not source:
+        return tok.build_tiny_tokenizer(settings.tiny_vocab_size)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        raise ModelBuildError(
+            f"model.tokenizer / model.llm_model: cannot load a tokenizer from {source!r}: {err}"
+        ) from err
+    tok.add_kangaroo_special_tokens(tokenizer)
+    return tokenizer
+
+
+def build_config(settings: ModelSettings, tokenizer, use_pretrained: bool) -> KangarooConfig:
+    """KangarooConfig for these settings; token ids come from `tokenizer`."""
+    ids = tokenizer.convert_tokens_to_ids
+    vocab_size = len(tokenizer)
+    config = KangarooConfig(
+        vision_config=_vision_config(settings, use_pretrained),
+        text_config=_text_config(settings, use_pretrained, vocab_size),
+        vision_feature_layer=settings.vision_feature_layer,
+        vision_frames_per_chunk=settings.vision_frames_per_chunk,
+        temporal_embed_dim=settings.temporal_embed_dim,
+        temporal_min_period_s=settings.temporal_min_period_s,
+        temporal_max_period_s=settings.temporal_max_period_s,
+        patchify_temporal=settings.patchify_temporal,
+        patchify_spatial=settings.patchify_spatial,
+        video_token_id=ids(tok.VISUAL_TOKEN),
+        vi_start_token_id=ids(tok.VI_START),
+        vi_end_token_id=ids(tok.VI_END),
+        eof_token_id=ids(tok.EOF),
+        eov_token_id=ids(tok.EOV),
+    )
+    if config.text_config.vocab_size < vocab_size:  # pretrained LLM + added video tokens: grown after loading
+        log.info(
+            "tokenizer has %d tokens, LLM vocab %d: embeddings will be resized",
+            vocab_size,
+            config.text_config.vocab_size,
+        )
+    for sub in (config, config.vision_config, config.text_config):
+        sub._attn_implementation = settings.attn_implementation
+    config.dtype = getattr(torch, settings.dtype)
+    return config
+
+
+def build_processor(settings: ModelSettings, tokenizer, config: KangarooConfig) -> KangarooProcessor:
+    return KangarooProcessor(
+        tokenizer=tokenizer,
+        image_size=settings.image_size,
+        patch_size=config.vision_patch_size,
+        patchify_temporal=config.patchify_temporal,
+        patchify_spatial=config.patchify_spatial,
+        image_mean=settings.image_mean,
+        image_std=settings.image_std,
+    )
+
+
+def _generation_config(tokenizer) -> GenerationConfig:
+    stops = [tokenizer.convert_tokens_to_ids(t) for t in (tok.EOT, tok.EOS) if t in tokenizer.get_vocab()]
+    return GenerationConfig(
+        eos_token_id=stops or [tokenizer.eos_token_id],
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        max_new_tokens=512,
+    )
+
+
+def _reinit_connector(model: KangarooForConditionalGeneration) -> None:
+    std = model.config.initializer_range
+    for group in ("temporal", "patchify", "projector"):
+        for module in model.module_groups()[group].modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                nn.init.zeros_(module.bias)
+
+
+def _load_vision_tower(path: str, dtype: torch.dtype, attn: str) -> nn.Module:
+    config = AutoConfig.from_pretrained(path)
+    vision_config = getattr(config, "vision_config", config)
+    model_class = MODEL_MAPPING[type(vision_config)]
+    return model_class.from_pretrained(path, dtype=dtype, attn_implementation=attn)
+
+
+def build_model_and_processor(
+    settings: ModelSettings, device: str | torch.device = "cpu"
+) -> tuple[KangarooForConditionalGeneration, KangarooProcessor]:
+    """Model + processor for `settings` (see the module docstring for the three cases)."""
+    meta = str(device) == "meta"
+    use_pretrained = not meta
+    tokenizer = (
+        tok.build_tiny_tokenizer(settings.tiny_vocab_size) if meta and not settings.llm_model else None
+    )
+    if tokenizer is None:
+        tokenizer = _tokenizer(settings, use_pretrained) if use_pretrained else _planning_tokenizer(settings)
+    config = build_config(settings, tokenizer, use_pretrained)
+    dtype = getattr(torch, settings.dtype)
+    pretrained = use_pretrained and (settings.vision_model or settings.llm_model)
+    if meta or pretrained:
+        with torch.device("meta"):
+            model = KangarooForConditionalGeneration(config)
+    else:
+        torch.manual_seed(settings.seed)
+        model = KangarooForConditionalGeneration(config)
+    if pretrained:
+        try:
+            if settings.vision_model:
+                model.vision_tower = _load_vision_tower(
+                    settings.vision_model, dtype, settings.attn_implementation
+                )
+            if settings.llm_model:
+                model.language_model = AutoModelForCausalLM.from_pretrained(
+                    settings.llm_model, dtype=dtype, attn_implementation=settings.attn_implementation
+                )
+        except OSError as err:
+            raise ModelBuildError(
+                f"model.vision_model / model.llm_model: cannot load weights: {err}"
+            ) from err
+        for name, part in model.module_groups().items():
+            if any(p.is_meta for p in part.parameters()):
+                if name in (
+                    "vision",
+                    "llm",
+                ):  # no path given for this part: fresh init of the configured shape
+                    fresh = (AutoModel if name == "vision" else AutoModelForCausalLM).from_config(
+                        config.vision_config if name == "vision" else config.text_config
+                    )
+                    setattr(model, "vision_tower" if name == "vision" else "language_model", fresh)
+                else:
+                    part.to_empty(device="cpu")
+        _reinit_connector(model)
+        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.language_model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+            model.config.text_config.vocab_size = len(tokenizer)
+    if not meta:
+        model = model.to(device=device, dtype=dtype)
+    model.generation_config = _generation_config(tokenizer)
+    return model, build_processor(settings, tokenizer, config)
+
+
+def _planning_tokenizer(settings: ModelSettings):
+    """Meta builds never download: the tiny tokenizer stands in (only special-token ids are read from it)."""
+    return tok.build_tiny_tokenizer(settings.tiny_vocab_size)
+
+
+def load_model_and_processor(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    attn_implementation: str | None = None,
+) -> tuple[KangarooForConditionalGeneration, KangarooProcessor]:
+    """A checkpoint folder written by `model.save_pretrained` + `processor.save_pretrained`."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ModelBuildError(f"{path}: not a saved Kangaroo checkpoint (no config.json)")
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = KangarooForConditionalGeneration.from_pretrained(path, **kwargs).to(device)
+    processor = KangarooProcessor.from_pretrained(path)
+    return model, processor
+
+
+def save_model_and_processor(model, processor, path: str | Path) -> Path:
+    """Write one folder (safetensors weights, config, generation config, tokenizer, processor config)."""
+    path = Path(path)
+    model.save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    return path

@@ -1,0 +1,324 @@
+"""Kangaroo: frames -> vision encoder -> timestamp embedding -> spatial-temporal patchify -> projector -> LLM.
+
+Data flow and tensor shapes (N = frames in the batch = sum of frames per video, P = patch size,
+h = H / P, w = W / P, C = vision width, kt x ks x ks = patchify factors, D = LLM width):
+
+1. `pixel_values` [N, 3, H, W] -> vision encoder -> hidden state `vision_feature_layer`
+   [N, h*w (+1 CLS), C]; the CLS token, if the encoder has one, is dropped -> [N, h, w, C].
+2. `frame_timestamps` [N] (seconds since the start of each video) -> sinusoids over seconds
+   [N, temporal_embed_dim] -> Linear -> [N, C], added to every patch token of that frame (before patchify,
+   as in the paper's figure). The embedding depends on time, never on a frame's index.
+3. Split per video with `video_frame_counts` [V]; per video [T, h, w, C] -> pad T to a multiple of kt by
+   repeating the last frame and h, w to multiples of ks by repeating the edge -> gather each kt x ks x ks
+   neighbourhood -> [ceil(T/kt) * ceil(h/ks) * ceil(w/ks), kt*ks*ks*C] -> Linear -> patchify_hidden_size.
+   (Concat + Linear is exactly a Conv3d with kernel = stride = (kt, ks, ks), VideoLLaMA2's STC operator,
+   but stored as one plain matrix: it handles padded odd sizes explicitly and shards cleanly under ZeRO-3.)
+   Paper: 1024 patches per 448 px frame, 2x2x2 -> 256 tokens per frame pair = 128 per frame.
+4. Projector (Linear -> GELU -> Linear) -> [tokens, D].
+5. The processor put exactly one `video_token_id` placeholder per visual token into `input_ids` (inside
+   `<vi_start> ... <eof> ... <eov> <vi_end>` markers); visual tokens of all videos of the batch, in
+   video order, replace the placeholders' embeddings in row-major order. `inputs_embeds` [B, L, D] -> LLM.
+
+Packed-batch contract (several samples in one row, built by the training packer):
+    * `input_ids` [B, L]; each row is the concatenation of whole samples (optionally followed by padding).
+    * `position_ids` [B, L] restart at 0 at the first token of every sample (and of the trailing padding run),
+      counting up by one inside a sample. A restart (position not previous + 1) starts a new sample.
+    * `attention_mask` must be None (or all ones, which is then ignored): transformers derives a
+      block-diagonal causal mask from the position_ids restarts (`masking_utils.find_packed_sequence_indices`)
+      for sdpa/eager/flex, and flash-attention uses the same position_ids as varlen boundaries. A 2D mask with
+      zeros together with restarting position_ids is rejected.
+    * `labels` [B, L]: -100 on prompts, visual tokens, padding and every sample's first token, so that no
+      loss term predicts one sample from another.
+    * `pixel_values`, `frame_timestamps`, `video_frame_counts`: the videos of all rows concatenated in the
+      order their placeholders appear in the flattened `input_ids` (row 0 left to right, then row 1 ...).
+      All frames of one batch share one resolution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from kangaroo.model.configuration_kangaroo import KangarooConfig
+
+
+class TimestampEmbedding(nn.Module):
+    """Real-time position of a frame: seconds -> sinusoids with periods from min to max period -> Linear.
+
+    [N] float seconds -> [N, vision width].
+    """
+
+    def __init__(self, config: KangarooConfig):
+        super().__init__()
+        self.num_frequencies = config.temporal_embed_dim // 2
+        self.min_period_s, self.max_period_s = config.temporal_min_period_s, config.temporal_max_period_s
+        self.proj = nn.Linear(2 * self.num_frequencies, config.vision_config.hidden_size)
+
+    def forward(self, timestamps: torch.Tensor) -> torch.Tensor:
+        # Computed on the fly (not a buffer) so meta-device construction and dtype casts never touch it;
+        # always float32: bf16 cannot resolve sub-second phases of hour-long videos.
+        periods = torch.logspace(
+            math.log10(self.min_period_s),
+            math.log10(self.max_period_s),
+            self.num_frequencies,
+            device=timestamps.device,
+            dtype=torch.float32,
+        )
+        angles = timestamps.to(torch.float32)[:, None] * (2 * math.pi / periods)[None, :]
+        features = torch.cat([angles.sin(), angles.cos()], dim=-1)
+        return self.proj(features.to(self.proj.weight.dtype))
+
+
+class SpatioTemporalPatchify(nn.Module):
+    """kt frames x ks x ks patches -> one token: [T, h, w, C] -> [ceil(T/kt)*ceil(h/ks)*ceil(w/ks), C']."""
+
+    def __init__(self, config: KangarooConfig):
+        super().__init__()
+        self.kt, self.ks = config.patchify_temporal, config.patchify_spatial
+        width = config.vision_config.hidden_size
+        self.merge = nn.Linear(self.kt * self.ks * self.ks * width, config.patchify_hidden_size)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        kt, ks = self.kt, self.ks
+        t, h, w, c = frames.shape
+        pad_t, pad_h, pad_w = (-t) % kt, (-h) % ks, (-w) % ks
+        if pad_t:  # odd frame count: the last group repeats the last frame
+            frames = torch.cat([frames, frames[-1:].expand(pad_t, h, w, c)], dim=0)
+        if pad_h:
+            frames = torch.cat([frames, frames[:, -1:].expand(-1, pad_h, -1, -1)], dim=1)
+        if pad_w:
+            frames = torch.cat([frames, frames[:, :, -1:].expand(-1, -1, pad_w, -1)], dim=2)
+        gt, gh, gw = frames.shape[0] // kt, frames.shape[1] // ks, frames.shape[2] // ks
+        groups = frames.reshape(gt, kt, gh, ks, gw, ks, c).permute(0, 2, 4, 1, 3, 5, 6)
+        return self.merge(groups.reshape(gt * gh * gw, kt * ks * ks * c))
+
+
+class KangarooProjector(nn.Module):
+    """LLaVA-style 2-layer MLP: [tokens, C'] -> [tokens, D]."""
+
+    def __init__(self, config: KangarooConfig):
+        super().__init__()
+        llm_width = config.text_config.hidden_size
+        self.linear_1 = nn.Linear(config.patchify_hidden_size, llm_width)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(llm_width, llm_width)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(tokens)))
+
+
+class KangarooPreTrainedModel(PreTrainedModel):
+    config: KangarooConfig
+    config_class = KangarooConfig
+    base_model_prefix = ""
+    input_modalities = ("video", "image", "text")
+    supports_gradient_checkpointing = True
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["LlamaDecoderLayer", "SiglipEncoderLayer", "CLIPEncoderLayer", "EvaVisionBlock"]
+
+
+class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin):
+    """The Kangaroo video-language model; the module docstring gives shapes and the packed-batch contract."""
+
+    def __init__(self, config: KangarooConfig):
+        super().__init__(config)
+        self.vision_tower = AutoModel.from_config(config.vision_config)
+        self.temporal_embedding = TimestampEmbedding(config)
+        self.patchify = SpatioTemporalPatchify(config)
+        self.projector = KangarooProjector(config)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    # ----- module groups and embeddings -----
+    def module_groups(self) -> dict[str, nn.Module]:
+        """Named parts the curriculum freezes or trains; together they hold every parameter exactly once."""
+        return {
+            "vision": self.vision_tower,
+            "temporal": self.temporal_embedding,
+            "patchify": self.patchify,
+            "projector": self.projector,
+            "llm": self.language_model,
+        }
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_output_embeddings(value)
+
+    def num_visual_tokens(self, num_frames: int, height: int, width: int) -> int:
+        """LLM tokens one video of `num_frames` frames at `height` x `width` px becomes (markers excluded)."""
+        return self.config.num_visual_tokens(num_frames, height, width)
+
+    # ----- visual path -----
+    def _encode_frames(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] -> [N, h, w, C] patch features of `vision_feature_layer`."""
+        patch = self.config.vision_patch_size
+        h, w = pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
+        chunk = self.config.vision_frames_per_chunk or pixel_values.shape[0]
+        native = getattr(self.config.vision_config, "image_size", None)
+        extra = {}
+        if native is not None and tuple(pixel_values.shape[-2:]) != (native, native):
+            extra["interpolate_pos_encoding"] = True
+        outputs = []
+        for start in range(0, pixel_values.shape[0], chunk):
+            result = self.vision_tower(
+                pixel_values[start : start + chunk], output_hidden_states=True, return_dict=True, **extra
+            )
+            hidden = result.hidden_states[self.config.vision_feature_layer]
+            if hidden.shape[1] == h * w + 1:  # drop the CLS token
+                hidden = hidden[:, 1:]
+            outputs.append(hidden)
+        features = torch.cat(outputs, dim=0)
+        return features.reshape(features.shape[0], h, w, features.shape[-1])
+
+    def get_video_features(
+        self, pixel_values: torch.Tensor, frame_timestamps: torch.Tensor, video_frame_counts: torch.Tensor
+    ) -> torch.Tensor:
+        """All videos of the batch -> projected visual tokens [sum of tokens per video, D], in video order."""
+        vision_dtype = next(self.vision_tower.parameters()).dtype
+        features = self._encode_frames(pixel_values.to(vision_dtype))
+        features = features + self.temporal_embedding(frame_timestamps)[:, None, None, :].to(features.dtype)
+        counts = [int(c) for c in video_frame_counts.tolist()]
+        if sum(counts) != features.shape[0]:
+            raise ValueError(
+                f"video_frame_counts sum to {sum(counts)} but pixel_values hold {features.shape[0]} frames"
+            )
+        merged = [self.patchify(video) for video in torch.split(features, counts, dim=0)]
+        return self.projector(torch.cat(merged, dim=0))
+
+    # ----- forward -----
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        frame_timestamps: torch.Tensor | None = None,
+        video_frame_counts: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        Args:
+            input_ids: [B, L] token ids with one `video_token_id` per visual token.
+            attention_mask: [B, L] 1 = real token, 0 = padding (None for packed rows, see module docstring).
+            position_ids: [B, L]; restarts at 0 mark packed samples.
+            pixel_values: [N, 3, H, W] normalised frames of all videos, concatenated in placeholder order.
+            frame_timestamps: [N] seconds of each frame from its video's start (images: 0).
+            video_frame_counts: [V] frames per video (sum = N); default: one video holding all N frames.
+            labels: [B, L] next-token targets, -100 where no loss is taken.
+        Returns:
+            CausalLMOutputWithPast with `loss` (mean over label tokens) and `logits` [B, L, vocab].
+        """
+        if "past_key_values" in kwargs:  # transformers 5 renamed it; accept both spellings
+            cache = kwargs.pop("past_key_values")
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        if pixel_values is not None and input_ids is not None:
+            if frame_timestamps is None:
+                raise ValueError("pixel_values need frame_timestamps (seconds per frame; 0 for images)")
+            if video_frame_counts is None:
+                video_frame_counts = torch.tensor([pixel_values.shape[0]], device=pixel_values.device)
+            visual = self.get_video_features(pixel_values, frame_timestamps, video_frame_counts)
+            placeholder = input_ids == self.config.video_token_id
+            if int(placeholder.sum()) != visual.shape[0]:
+                raise ValueError(
+                    f"{int(placeholder.sum())} video placeholder tokens in input_ids but the videos give "
+                    f"{visual.shape[0]} visual tokens: frames or resolution differ from the processor's"
+                )
+            inputs_embeds = inputs_embeds.masked_scatter(
+                placeholder.unsqueeze(-1).to(inputs_embeds.device), visual.to(inputs_embeds.dtype)
+            )
+
+        if position_ids is not None and cache is None and is_packed(position_ids):
+            if attention_mask is not None and attention_mask.ndim == 2:
+                if not bool(attention_mask.bool().all()):
+                    raise ValueError(
+                        "packed rows (position_ids restart inside a row) take attention_mask=None; give "
+                        "trailing padding its own position_ids run from 0 instead of a 0/1 mask"
+                    )
+                attention_mask = None  # let transformers build the block-diagonal mask from position_ids
+            # transformers derives the per-sample mask only without a cache; packed rows are never decoded.
+            use_cache = False
+
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=use_cache,
+            labels=labels,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+        return CausalLMOutputWithPast(
+            loss=outputs.loss,
+            logits=outputs.logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
+        """Visual inputs are consumed in the prefill step only; later steps read the cache."""
+        model_inputs = super().prepare_inputs_for_generation(
+            *args, is_first_iteration=is_first_iteration, **kwargs
+        )
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            for key in ("pixel_values", "frame_timestamps", "video_frame_counts"):
+                model_inputs.pop(key, None)
+        return model_inputs
+
+    @torch.no_grad()
+    def chat(
+        self,
+        video_path: str,
+        query: str,
+        processor=None,
+        history: list[dict] | None = None,
+        max_new_tokens: int = 512,
+        num_frames: int | None = None,
+        **generate_kwargs,
+    ) -> tuple[str, list[dict]]:
+        """Answer `query` about the video at `video_path`, like the official release's `model.chat`.
+
+        Returns `(answer, history)`; pass `history` back for a follow-up turn (the video is attached to the
+        first user turn). The processor is the one saved with the model unless given.
+        """
+        from kangaroo.model.chat import chat_once
+
+        return chat_once(
+            self, video_path, query, processor, history, max_new_tokens, num_frames, **generate_kwargs
+        )
+
+
+def is_packed(position_ids: torch.Tensor) -> bool:
+    """True when some row's positions restart (do not count up by one), i.e. the row holds several samples."""
+    if position_ids.shape[-1] < 2:
+        return False
+    return bool((position_ids[..., 1:] != position_ids[..., :-1] + 1).any())
+
+
+__all__ = ["KangarooForConditionalGeneration", "KangarooPreTrainedModel", "is_packed"]

@@ -1,0 +1,204 @@
+"""The tiny Kangaroo model on CPU: shapes, training signal, save/load, packing, time, generation."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoProcessor
+
+from kangaroo.config import read_params_tree, resolve_profile
+from kangaroo.model import (
+    KangarooForConditionalGeneration,
+    KangarooProcessor,
+    build_model_and_processor,
+    load_model_and_processor,
+    save_model_and_processor,
+)
+from kangaroo.model.settings import ModelSettings
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def profile_settings(profile: str) -> ModelSettings:
+    """Only the `model:` block of params.yaml, so other blocks' state does not matter here."""
+    tree = resolve_profile(read_params_tree(PARAMS), profile, str(PARAMS))
+    return ModelSettings.model_validate(tree["model"])
+
+
+def clip(num_frames: int, size: int = 64, seed: int = 0, fps: float = 2.0) -> dict:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (num_frames, size, size, 3), dtype=np.uint8)
+    return {"frames": frames, "timestamps": np.arange(num_frames) / fps}
+
+
+def qa(question: str = "What colour is the circle?", answer: str = "The circle is red.") -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, processor = build_model_and_processor(profile_settings("tiny"))
+    return model.eval(), processor
+
+
+def test_forward_backward_reaches_every_module_group(tiny):
+    model, processor = tiny
+    model.train()
+    batch = processor(
+        [qa(), qa("Where does the square move?", "It moves left.")], videos=[clip(5), clip(2, seed=1)]
+    )
+    assert batch["pixel_values"].shape == (7, 3, 64, 64)
+    assert batch["video_frame_counts"].tolist() == [5, 2]
+    out = model(**batch)
+    assert torch.isfinite(out.loss) and out.logits.shape[:2] == batch["input_ids"].shape
+    model.zero_grad()
+    out.loss.backward()
+    for name, module in model.module_groups().items():
+        grads = [p.grad.abs().sum() for p in module.parameters() if p.grad is not None]
+        assert grads and sum(grads) > 0, f"no gradient reaches {name}"
+    model.zero_grad()
+    model.eval()
+
+
+def test_labels_keep_only_assistant_replies(tiny):
+    _, processor = tiny
+    batch = processor(qa(), videos=[clip(3)])
+    kept = batch["labels"][0][batch["labels"][0] != -100]
+    assert processor.tokenizer.decode(kept) == "The circle is red.<|eot_id|>"
+    visual = batch["input_ids"][0] == processor.tokenizer.convert_tokens_to_ids("<vi_token>")
+    assert (batch["labels"][0][visual] == -100).all()
+
+
+def test_visual_token_count_follows_patchify_factors(tiny):
+    model, processor = tiny
+    vi_token = processor.tokenizer.convert_tokens_to_ids("<vi_token>")
+    for frames, size in [(1, 64), (2, 64), (5, 64), (16, 64), (3, 96), (4, 112)]:
+        batch = processor(qa(), videos=[clip(frames, size)], image_size=size)
+        patches = size // 16
+        expected = -(-frames // 2) * (-(-patches // 2)) ** 2
+        assert (
+            int((batch["input_ids"] == vi_token).sum())
+            == expected
+            == model.num_visual_tokens(frames, size, size)
+        )
+        with torch.no_grad():
+            features = model.get_video_features(
+                batch["pixel_values"], batch["frame_timestamps"], batch["video_frame_counts"]
+            )
+        assert features.shape == (expected, model.config.text_config.hidden_size)
+
+
+def test_packed_row_matches_separate_runs(tiny):
+    model, processor = tiny
+    first = processor(qa(), videos=[clip(3, seed=2)])
+    second = processor(qa("Which shape appears?", "A blue star appears."), videos=[clip(4, seed=3)])
+    len_a, len_b = first["input_ids"].shape[1], second["input_ids"].shape[1]
+    packed = {
+        "input_ids": torch.cat([first["input_ids"], second["input_ids"]], dim=1),
+        "labels": torch.cat([first["labels"], second["labels"]], dim=1),
+        "position_ids": torch.cat([torch.arange(len_a), torch.arange(len_b)])[None],
+        "pixel_values": torch.cat([first["pixel_values"], second["pixel_values"]]),
+        "frame_timestamps": torch.cat([first["frame_timestamps"], second["frame_timestamps"]]),
+        "video_frame_counts": torch.tensor([3, 4]),
+    }
+    with torch.no_grad():
+        alone_a, alone_b = model(**first), model(**second)
+        together = model(**packed)
+        together_ones_mask = model(**packed, attention_mask=torch.ones_like(packed["input_ids"]))
+        leaky = model(**{**packed, "position_ids": torch.arange(len_a + len_b)[None]})
+    torch.testing.assert_close(together.logits[:, :len_a], alone_a.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(together.logits[:, len_a:], alone_b.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(together_ones_mask.logits, together.logits)
+    # Per-sample loss of the packed row equals each sample's own loss.
+    token_loss = F.cross_entropy(
+        together.logits[0, :-1], packed["labels"][0, 1:], ignore_index=-100, reduction="none"
+    )
+    boundary = len_a - 1
+    loss_a = token_loss[:boundary][packed["labels"][0, 1:len_a] != -100].mean()
+    loss_b = token_loss[len_a:][packed["labels"][0, len_a + 1 :] != -100].mean()
+    torch.testing.assert_close(loss_a, alone_a.loss, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(loss_b, alone_b.loss, atol=1e-5, rtol=1e-4)
+    # Without the position restart the second sample sees the first: the check above can fail.
+    assert (leaky.logits[:, len_a:] - alone_b.logits).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="packed"):
+        mask = torch.ones_like(packed["input_ids"])
+        mask[0, -1] = 0
+        model(**packed, attention_mask=mask)
+
+
+def test_temporal_embedding_follows_timestamps_not_frame_index(tiny):
+    model, processor = tiny
+    video, other = clip(4, seed=5), clip(2, seed=6)
+    alone = processor(qa(), videos=[video])
+    with torch.no_grad():
+        base = model.get_video_features(
+            alone["pixel_values"], alone["frame_timestamps"], alone["video_frame_counts"]
+        )
+        slower = model.get_video_features(
+            alone["pixel_values"], alone["frame_timestamps"] * 3.0, alone["video_frame_counts"]
+        )
+        # Same clip as the second video of a batch: its frames sit at other indices, same timestamps.
+        both = processor([qa(), qa()], videos=[other, video])
+        shifted = model.get_video_features(
+            both["pixel_values"], both["frame_timestamps"], both["video_frame_counts"]
+        )
+    assert (base - slower).abs().max() > 1e-4
+    torch.testing.assert_close(shifted[-base.shape[0] :], base, atol=1e-5, rtol=1e-4)
+
+
+def test_save_load_and_auto_classes_give_identical_logits(tiny, tmp_path):
+    model, processor = tiny
+    batch = processor(qa(), videos=[clip(3)])
+    with torch.no_grad():
+        reference = model(**batch).logits
+    save_model_and_processor(model, processor, tmp_path)
+    assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.bin"))
+    loaded, loaded_processor = load_model_and_processor(tmp_path)
+    auto_model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    auto_processor = AutoProcessor.from_pretrained(tmp_path)
+    assert isinstance(auto_model, KangarooForConditionalGeneration)
+    assert isinstance(auto_processor, KangarooProcessor)
+    for m, p in [(loaded, loaded_processor), (auto_model, auto_processor)]:
+        again = p(qa(), videos=[clip(3)])
+        assert torch.equal(again["input_ids"], batch["input_ids"])
+        with torch.no_grad():
+            assert torch.equal(m(**again).logits, reference)
+
+
+def test_generate_returns_new_tokens(tiny):
+    model, processor = tiny
+    prompt = processor(
+        [qa()[:1], qa("Which shape appears?")[:1]], videos=[clip(4), clip(1)], add_generation_prompt=True
+    )
+    out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
+    assert out.shape[0] == 2 and 1 <= out.shape[1] - prompt["input_ids"].shape[1] <= 4
+    single = processor(qa()[:1], videos=[clip(4)], add_generation_prompt=True)
+    first = model.generate(**single, max_new_tokens=4, do_sample=False)
+    # Left padding in the batch must not change the answer of the longer prompt.
+    assert torch.equal(
+        out[0, -first.shape[1] + single["input_ids"].shape[1] :], first[0, single["input_ids"].shape[1] :]
+    )
+
+
+def test_module_groups_cover_every_parameter_once(tiny):
+    model, _ = tiny
+    seen: dict[int, str] = {}
+    for name, module in model.module_groups().items():
+        for p in module.parameters():
+            assert id(p) not in seen, f"parameter in both {seen[id(p)]} and {name}"
+            seen[id(p)] = name
+    assert set(model.module_groups()) == {"vision", "temporal", "patchify", "projector", "llm"}
+    assert len(seen) == len(list(model.parameters()))
+
+
+def test_paper_profile_on_meta_device_is_8b():
+    model, processor = build_model_and_processor(profile_settings("paper"), device="meta")
+    total = sum(p.numel() for p in model.parameters())
+    assert 8.0e9 < total < 8.6e9, total  # Llama-3-8B (8.03B) + ViT-L (0.30B) + connector
+    assert all(p.is_meta for p in model.parameters())
+    assert model.num_visual_tokens(1, 448, 448) == 256  # one frame group = a padded pair
+    assert model.num_visual_tokens(64, 448, 448) == 64 * 128
+    assert model.num_visual_tokens(160, 448, 448) == 160 * 128
+    assert processor.num_visual_tokens(64) == 8192
