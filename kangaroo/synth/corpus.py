@@ -13,20 +13,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from kangaroo.errors import KangarooError
 from kangaroo.synth.describe import reference_caption, source_caption
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.images import write_images
-from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, plan_corpus
+from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, SynthError, plan_corpus
 from kangaroo.synth.questions import write_questions
 from kangaroo.synth.render import text_fraction
 from kangaroo.synth.settings import SynthSettings
 
 log = logging.getLogger(__name__)
-
-
-class SynthError(KangarooError):
-    """The output folder cannot be written."""
 
 
 def event_row(plan: ClipPlan, event) -> dict:

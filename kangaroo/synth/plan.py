@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kangaroo.errors import KangarooError
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES
 
@@ -49,6 +50,10 @@ EXPECTED_REASON = {
     "audio_only": "decode_error",
 }
 NO_VIDEO_KINDS = ("zero_byte", "random_bytes", "audio_only")
+
+
+class SynthError(KangarooError):
+    """The requested corpus cannot be made (too few videos for the planted kinds, unwritable output)."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +316,9 @@ def clip_kinds(settings: SynthSettings, num_videos: int) -> list[str]:
     kinds = [k for k in BAD_KINDS for _ in range(per_bad)]
     kinds += ["long"] * settings.num_long_videos
     if len(kinds) > num_videos:
-        raise ValueError(f"--num-videos {num_videos} is too small for {len(kinds)} planted and long clips")
+        raise SynthError(
+            f"synth.num_videos={num_videos} is too small: {len(kinds)} planted-bad and long clips are needed"
+        )
     kinds += ["good"] * (num_videos - len(kinds))
     order = np.random.default_rng([settings.seed, 1]).permutation(len(kinds))
     return [kinds[i] for i in order]

@@ -1,0 +1,298 @@
+"""The sample corpus: real files that PyAV and decord open, and ground truth that matches the pixels."""
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from kangaroo.synth.corpus import ground_truth_row, write_corpus
+from kangaroo.synth.encode import write_clip
+from kangaroo.synth.plan import BAD_KINDS, EXPECTED_REASON, SynthError, plan_corpus
+from kangaroo.synth.settings import SynthSettings
+from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES
+
+NUM_VIDEOS = 30
+SEED = 7
+OVERRIDES = {"long_video_seconds": 30.0, "num_images": 8, "workers": 2}
+BROKEN_KINDS = ("zero_byte", "truncated", "random_bytes", "audio_only")
+AFTER_EVENT = 0.06  # look at the first frame this long after an event: the change is on screen by then
+
+
+def settings() -> SynthSettings:
+    return SynthSettings(seed=SEED, num_videos=NUM_VIDEOS, **OVERRIDES)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """One small corpus per module (the CLI has its own test below)."""
+    out = tmp_path_factory.mktemp("synth")
+    write_corpus(out, settings())
+    return out
+
+
+@pytest.fixture(scope="module")
+def truth(corpus) -> list[dict]:
+    return read_jsonl(corpus / "ground_truth.jsonl")
+
+
+def decodable(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["kind"] not in BROKEN_KINDS]
+
+
+def decode_all(path: Path) -> list[tuple[float, np.ndarray]]:
+    with av.open(str(path)) as container:
+        return [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+
+
+def frame_at(frames: list[tuple[float, np.ndarray]], t: float) -> tuple[float, np.ndarray]:
+    """(time, image) of the first frame shown at or after time t, or the last frame."""
+    return next(((time, image) for time, image in frames if time >= t - 1e-6), frames[-1])
+
+
+def nearest_colour(image: np.ndarray, x: float, y: float) -> str:
+    """Name of the palette entry (shape colours and backgrounds) nearest to the 5x5 patch at (x, y)."""
+    h, w = image.shape[:2]
+    cx, cy = round(x * w), round(y * h)
+    patch = image[max(0, cy - 2) : cy + 3, max(0, cx - 2) : cx + 3].reshape(-1, 3).astype(float)
+    rgb = np.median(patch, axis=0)
+    palette = {**COLORS, **{f"background:{k}": v for k, v in BACKGROUNDS.items()}}
+    return min(palette, key=lambda name: float(np.sum((np.array(palette[name]) - rgb) ** 2)))
+
+
+def position_at(event: dict, t: float) -> tuple[float, float]:
+    if event["type"] != "move":
+        return event["x"], event["y"]
+    progress = min(1.0, (t - event["t"]) / (event["end_t"] - event["t"]))
+    return (
+        event["x"] + progress * (event["x_end"] - event["x"]),
+        event["y"] + progress * (event["y_end"] - event["y"]),
+    )
+
+
+def test_one_row_per_file_with_neutral_names_and_every_kind(corpus, truth):
+    files = sorted(p.name for p in (corpus / "videos").iterdir())
+    assert files == sorted(Path(r["video"]).name for r in truth)
+    assert all(re.fullmatch(r"clip_\d{4}", r["clip_id"]) for r in truth)
+    kinds = Counter(r["kind"] for r in truth)
+    assert all(kinds[k] >= 1 for k in BAD_KINDS) and kinds["long"] == 2 and kinds["good"] >= 15
+    for row in truth:
+        assert row["expected_reason"] == EXPECTED_REASON[row["kind"]]
+        assert row["expected_status"] == ("kept" if row["expected_reason"] is None else "rejected")
+    # Planted clips are mixed in, not grouped at the end.
+    positions = [i for i, r in enumerate(truth) if r["kind"] in BAD_KINDS]
+    assert positions != list(range(len(truth) - len(positions), len(truth)))
+
+
+def test_clips_open_in_pyav_and_decord_and_match_ground_truth(corpus, truth):
+    import decord
+
+    for row in decodable(truth):
+        path = corpus / row["video"]
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert (stream.codec_context.width, stream.codec_context.height) == (row["width"], row["height"])
+            times = [float(f.pts * f.time_base) for f in container.decode(stream)]
+        assert len(times) == row["num_frames"]
+        assert times[-1] < row["duration"] <= times[-1] + 3.0 / row["fps"]
+        if not row["vfr"]:
+            assert np.allclose(np.diff(times), 1.0 / row["fps"], atol=1e-4)
+        reader = decord.VideoReader(str(path))
+        assert len(reader) == row["num_frames"]
+        assert reader[0].shape == (row["height"], row["width"], 3)
+
+
+def test_corpus_spans_resolutions_frame_rates_and_durations(truth):
+    good = [r for r in truth if r["kind"] in ("good", "long")]
+    assert min(r["height"] for r in good) <= 240 and max(r["height"] for r in good) >= 480
+    assert min(r["fps"] for r in good) <= 15 and max(r["fps"] for r in good) >= 50
+    assert max(r["duration"] for r in good) >= OVERRIDES["long_video_seconds"]
+    assert all(r["duration"] >= 2.0 for r in truth if r["kind"] == "good")
+
+
+def test_vfr_clip_has_non_uniform_pts(corpus, truth):
+    vfr = [r for r in truth if r["vfr"]]
+    assert vfr
+    for row in vfr:
+        times = [t for t, _ in decode_all(corpus / row["video"])]
+        intervals = np.diff(times)
+        assert intervals.max() > 2 * intervals.min()
+        assert row["fps"] == pytest.approx(len(times) / row["duration"], rel=1e-3)
+
+
+def test_pixel_colours_match_ground_truth_at_start_and_at_every_event(corpus, truth):
+    checked = 0
+    for row in [r for r in truth if r["kind"] in ("good", "long", "text")]:
+        frames = decode_all(corpus / row["video"])
+        first = frames[0][1]
+        for shape in row["shapes"]:
+            expected = shape["color"] if shape["visible"] else f"background:{row['background']}"
+            if row["kind"] != "text":  # text may cover a shape
+                assert nearest_colour(first, shape["x"], shape["y"]) == expected, (row["clip_id"], shape)
+        for event in row["events"] if row["kind"] != "text" else []:
+            time, image = frame_at(frames, event["t"] + AFTER_EVENT)
+            expected = {"disappear": f"background:{row['background']}", "color": event.get("new_color")}.get(
+                event["type"], event["color"]
+            )
+            assert nearest_colour(image, *position_at(event, time)) == expected, (row["clip_id"], event)
+            if event["type"] == "move":
+                time, image = frame_at(frames, event["end_t"] + AFTER_EVENT)
+                assert nearest_colour(image, *position_at(event, time)) == event["color"], (
+                    row["clip_id"],
+                    event,
+                )
+            checked += 1
+    assert checked >= 20
+
+
+def test_broken_files_are_really_broken(corpus, truth):
+    for row in [r for r in truth if r["kind"] in BROKEN_KINDS]:
+        path = corpus / row["video"]
+        with pytest.raises((av.error.FFmpegError, IndexError)):
+            with av.open(str(path)) as container:
+                next(container.decode(video=0))
+        if row["kind"] == "zero_byte":
+            assert path.stat().st_size == 0
+        if row["kind"] == "audio_only":
+            with av.open(str(path)) as container:
+                assert container.streams.audio and not container.streams.video
+
+
+def test_planted_short_small_and_static_clips(corpus, truth):
+    for row in decodable(truth):
+        if row["kind"] == "short":
+            assert row["duration"] < 1.0
+        elif row["kind"] == "small":
+            assert (row["width"], row["height"]) == (64, 48)
+        elif row["kind"] == "static":
+            frames = [image.astype(int) for _, image in decode_all(corpus / row["video"])]
+            # Only codec noise between frames: nothing moves.
+            assert max(np.abs(a - b).mean() for a, b in zip(frames, frames[1:], strict=False)) < 0.1
+            assert not row["events"]
+        elif row["kind"] == "good":
+            assert row["duration"] >= 1.0 and row["width"] >= 240
+            assert any(e["type"] == "move" for e in row["events"])
+
+
+def test_face_clip_is_filled_by_a_detectable_moving_face(corpus, truth):
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    for row in [r for r in truth if r["kind"] == "face"]:
+        frames = decode_all(corpus / row["video"])
+        image = frames[0][1]
+        faces = cascade.detectMultiScale(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 1.1, 5)
+        assert len(faces) >= 1
+        largest = max(w * h for _, _, w, h in faces)
+        assert largest / (row["width"] * row["height"]) > 0.3
+        assert np.abs(frames[0][1].astype(int) - frames[len(frames) // 2][1].astype(int)).mean() > 2
+
+
+def test_text_clip_has_ocr_readable_text_covering_the_recorded_fraction(corpus, truth):
+    from rapidocr_onnxruntime import RapidOCR
+
+    row = next(r for r in truth if r["kind"] == "text")
+    assert 0.15 <= row["text_fraction"] <= 0.6
+    image = cv2.cvtColor(decode_all(corpus / row["video"])[0][1], cv2.COLOR_RGB2BGR)
+    result, _ = RapidOCR()(image)
+    read = " ".join(text for _, text, _ in result or [])
+    words = [w for w in row["text"].split() if w.isalpha()]
+    assert sum(w in read for w in words) >= len(words) - 1
+
+
+def test_captions_name_the_shapes_and_colours(truth):
+    for row in [r for r in truth if r["kind"] in ("good", "long")]:
+        for shape in row["shapes"]:
+            assert f"{shape['color']} {shape['shape']}" in row["reference_caption"]
+            assert f"{shape['color']} {shape['shape']}" in row["source_caption"].lower()
+        assert row["source_caption"] != row["reference_caption"]
+
+
+def test_same_seed_gives_same_ground_truth_and_same_bytes(corpus, truth, tmp_path):
+    plans = plan_corpus(settings())
+    again = [
+        ground_truth_row(p, (corpus / "videos" / f"{p.clip_id}.mp4").stat().st_size, SEED) for p in plans
+    ]
+    assert again == truth
+    for plan in [p for p in plans if p.kind in ("good", "text")][:2] + [p for p in plans if p.vfr][:1]:
+        write_clip(plan, tmp_path / "again.mp4", settings().x264_preset)
+        assert (tmp_path / "again.mp4").read_bytes() == (
+            corpus / "videos" / f"{plan.clip_id}.mp4"
+        ).read_bytes()
+    other = plan_corpus(settings().model_copy(update={"seed": SEED + 1}))
+    assert [p.tracks for p in other] != [p.tracks for p in plans]
+
+
+def test_questions_are_split_by_clip_and_answers_are_balanced(corpus, truth):
+    questions = read_jsonl(corpus / "questions.jsonl")
+    split_of = {r["clip_id"]: r["split"] for r in truth}
+    assert all(q["split"] == split_of[q["clip_id"]] for q in questions)
+    eval_clips = {q["clip_id"] for q in questions if q["split"] == "eval"}
+    train_clips = {q["clip_id"] for q in questions if q["split"] == "train"}
+    assert eval_clips and train_clips and not eval_clips & train_clips
+    categories = Counter(q["category"] for q in questions)
+    assert set(categories) == {"color", "shape", "direction", "order", "count", "timestamp"}
+    for category in categories:
+        letters = Counter(q["answer"] for q in questions if q["category"] == category)
+        assert max(letters.values()) - min(letters.get(x, 0) for x in "ABCD") <= 1, category
+    for q in questions:
+        assert len(q["options"]) == 4 and len(set(q["options"])) == 4
+        assert (corpus / q["video"]).is_file()
+
+
+def test_answers_agree_with_ground_truth(corpus, truth):
+    by_clip = {r["clip_id"]: r for r in truth}
+    vocab = {"color": set(COLORS), "shape": set(SHAPES), "direction": set(DIRECTIONS)}
+    for q in read_jsonl(corpus / "questions.jsonl"):
+        row = by_clip[q["clip_id"]]
+        answer = q["options"]["ABCD".index(q["answer"])]
+        if q["category"] in vocab:
+            assert set(q["options"]) <= vocab[q["category"]]
+        if q["category"] == "count":
+            assert answer == str(len(row["shapes"]))
+        elif q["category"] == "shape":
+            assert {"shape": answer, "color": q["question"].split()[-1].rstrip("?")} in [
+                {"shape": s["shape"], "color": s["color"]} for s in row["shapes"]
+            ]
+        elif q["category"] == "direction":
+            assert answer in {e["direction"] for e in row["events"] if e["type"] == "move"}
+        elif q["category"] == "timestamp":
+            minutes, seconds = q["question"].split()[-1].rstrip("?").split(":")
+            assert any(int(e["t"]) == int(minutes) * 60 + int(seconds) for e in row["events"])
+
+
+def test_images_show_their_shapes(corpus):
+    rows = read_jsonl(corpus / "images.jsonl")
+    assert len(rows) == OVERRIDES["num_images"] and {r["split"] for r in rows} == {"train", "eval"}
+    for row in rows:
+        image = cv2.cvtColor(cv2.imread(str(corpus / row["image"])), cv2.COLOR_BGR2RGB)
+        for shape in row["shapes"]:
+            assert nearest_colour(image, shape["x"], shape["y"]) == shape["color"]
+            assert f"{shape['color']} {shape['shape']}" in row["caption"].lower()
+
+
+def test_too_few_videos_for_the_planted_kinds_is_a_clear_error():
+    with pytest.raises(SynthError, match="num_videos=5"):
+        plan_corpus(SynthSettings(num_videos=5))
+
+
+def test_cli_writes_a_corpus_from_params_yaml(tmp_path, project_root):
+    kangaroo = Path(sys.executable).parent / "kangaroo"
+    command = [str(kangaroo), "synth", "--out", str(tmp_path), "--num-videos", "12", "--seed", "3"]
+    command += ["--set", "synth.long_video_seconds=4", "--set", "synth.num_images=2"]
+    subprocess.run(command, check=True, cwd=project_root, timeout=120)
+    rows = read_jsonl(tmp_path / "ground_truth.jsonl")
+    assert len(rows) == 12 == len(list((tmp_path / "videos").iterdir()))
+    assert Counter(r["kind"] for r in rows)["long"] == 2
+    assert (
+        len(read_jsonl(tmp_path / "images.jsonl")) == 2 and (tmp_path / "questions.jsonl").stat().st_size > 0
+    )
