@@ -1,5 +1,99 @@
+"""Typed `train:` block of params.yaml: the five-stage curriculum, one `StageSettings` block per stage.
+
+A stage is pure configuration (torchtune's split): `kangaroo.train.loop.train_stage` reads one block and
+runs it. The stage names are the ones the pipeline components and dvc.yaml use.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from kangaroo.settings_base import Section
+
+STAGE_NAMES: tuple[str, ...] = (
+    "image_text_pretrain",
+    "video_text_pretrain",
+    "pretrain_refinement",
+    "instruction_tuning",
+    "long_video_tuning",
+)
+ModuleGroup = Literal["vision", "temporal", "patchify", "projector", "llm"]
+# images   = images.jsonl image-caption pairs (train split), rendered "Describe the image." -> caption
+# captions = the captioned dataset.jsonl, rendered "Describe the video." -> caption
+# qa       = questions.jsonl train split, rendered question + lettered options -> answer letter
+DataSource = Literal["images", "captions", "qa"]
+
+
+class StageSettings(Section):
+    """One curriculum stage. Batch size is given in tokens: each rank's micro-batch is one packed row of
+    `context_length` tokens, and the gradient accumulation is derived as
+    `batch_tokens / (context_length * world_size)` so the global batch stays the same on any node pool."""
+
+    sources: list[DataSource] = Field(min_length=1)
+    trainable: list[ModuleGroup] = Field(min_length=1)
+    max_frames: int = Field(gt=0)
+    sampling_fps: float = Field(gt=0)
+    resolution: int = Field(gt=0)
+    context_length: int = Field(gt=0)
+    batch_tokens: int = Field(gt=0)
+    max_steps: int | None = Field(None, gt=0)  # optimizer steps; None = run `epochs` passes over the data
+    epochs: float = Field(1.0, gt=0)
+    lr: float = Field(gt=0)
+    lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    precision: Literal["fp32", "bf16"] = "bf16"
+    offload_optimizer: bool = False
+    offload_params: bool = False  # ZeRO-3 only
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = Field(0, ge=0)  # optimizer steps between checkpoints; 0 = only at the end
+    keep_checkpoints: int = Field(2, ge=1)
+    packing: bool = True
+    qa_repeats: int = Field(1, ge=1)  # how often each training question appears per epoch (small QA sets)
+    # "previous" = the previous stage's output model (`<out>/../<previous stage>/model`), "scratch" = a
+    # freshly built model from the `model:` block, anything else = a model folder.
+    init_from: str = "previous"
+
+    def gradient_accumulation(self, world_size: int) -> int:
+        """Micro-batches per optimizer step on each rank (at least 1)."""
+        return max(1, round(self.batch_tokens / (self.context_length * world_size)))
+
+    @model_validator(mode="after")
+    def _check(self) -> StageSettings:
+        if self.batch_tokens < self.context_length:
+            raise ValueError(f"batch_tokens {self.batch_tokens} < context_length {self.context_length}")
+        if self.offload_params and self.zero_stage != 3:
+            raise ValueError("offload_params needs zero_stage 3")
+        return self
+
+
+class CurriculumStages(Section):
+    image_text_pretrain: StageSettings
+    video_text_pretrain: StageSettings
+    pretrain_refinement: StageSettings
+    instruction_tuning: StageSettings
+    long_video_tuning: StageSettings
 
 
 class TrainSettings(Section):
     seed: int = 0
+    log_every: int = Field(1, ge=1)  # optimizer steps between metrics.jsonl rows
+    deterministic: bool = True  # torch deterministic algorithms: resume reproduces the loss sequence
+    # Memory planner: the node shape the paper profile plans for, and the accelerator memory per GPU.
+    plan_gpus_per_node: int = Field(8, ge=1)
+    plan_num_nodes: int = Field(1, ge=1)
+    plan_gpu_memory_gb: float = Field(80.0, gt=0)
+    stages: CurriculumStages
+
+    def stage(self, name: str) -> StageSettings:
+        if name not in STAGE_NAMES:
+            from kangaroo.train.errors import TrainInputError
+
+            raise TrainInputError(f"unknown stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
+        return getattr(self.stages, name)

@@ -1,0 +1,313 @@
+"""The training recipe: one curriculum stage, top to bottom (torchtune/nanoGPT style, no hidden trainer).
+
+    setup      rank env + process group, seeds, the model (previous stage's output or fresh), freezing
+    data       stage sources -> frames -> processor -> samples -> seeded packed-row sampler
+    engine     torch AdamW + warmup/decay schedule handed to deepspeed.initialize (ZeRO, bf16, accumulation)
+    resume     newest DeepSpeed checkpoint: weights, optimizer, schedule, sampler position, RNG
+    loop       one packed row per micro-batch, `gradient_accumulation` micro-batches per optimizer step
+    finish     final checkpoint, consolidated `save_pretrained` folder, summary.json
+
+Runs the same as a single process, under `torchrun` and under the `deepspeed` launcher; every rank calls
+`train_stage`, rank 0 writes the logs and the exported model.
+
+Output folder: `model/` (HF folder with processor), `checkpoints/`, `metrics.jsonl`, `tensorboard/`,
+`summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from kangaroo.config import Params
+from kangaroo.train.checkpointing import (
+    consolidated_state_dict,
+    export_pretrained,
+    latest_tag,
+    load_latest_checkpoint,
+    save_checkpoint,
+    tag_for,
+)
+from kangaroo.train.data import load_stage_samples
+from kangaroo.train.deepspeed_config import deepspeed_config, ensure_rank_env
+from kangaroo.train.errors import TrainInputError
+from kangaroo.train.freezing import apply_trainable_groups
+from kangaroo.train.metrics_log import MetricsLog
+from kangaroo.train.packing import collate_packed_row
+from kangaroo.train.sampler import PackedRowSampler
+from kangaroo.train.settings import STAGE_NAMES, StageSettings
+
+log = logging.getLogger(__name__)
+
+# Fault injection for the kill-and-resume test and for pre-emption drills: SIGKILL this process right after
+# the given optimizer step (after its checkpoint, if one is due), exactly like a pre-empted node.
+KILL_AFTER_STEP_ENV = "KANGAROO_TRAIN_KILL_AFTER_STEP"
+
+
+def train_stage(
+    params: Params,
+    stage_name: str,
+    out_dir: Path,
+    corpus_dir: Path | None = None,
+    dataset_dir: Path | None = None,
+    init: str | None = None,
+    resume: bool = False,
+    max_steps: int | None = None,
+    checkpoint_dir: Path | None = None,
+    dataset_version: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train one curriculum stage; returns the summary (also written to OUT/summary.json on rank 0).
+
+    init: a model folder, "scratch" (fresh weights from the `model:` block) or None (the stage's `init_from`).
+    max_steps: overrides the stage's step budget (tests and smoke runs).
+    """
+    started = time.perf_counter()
+    stage = params.train.stage(stage_name)
+    if max_steps is not None:
+        stage = stage.model_copy(update={"max_steps": max_steps})
+    out_dir = Path(out_dir)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoints"
+
+    # ---- setup: process group, seeds, model ----
+    ensure_rank_env()
+    import deepspeed
+
+    if not dist.is_initialized():
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    seed_everything(params.train.seed)
+    if params.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+    init_source = resolve_init(stage, stage_name, init, out_dir)
+    model, processor = load_initial_model(params, init_source)
+    trainable_counts = apply_trainable_groups(model, stage.trainable)
+    if stage.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    # ---- data: samples, packing, seeded resumable order ----
+    samples, skipped = load_stage_samples(
+        stage, processor, params.video, corpus_dir, dataset_dir, show_progress=show_progress and rank == 0
+    )
+    sampler = PackedRowSampler(
+        [len(s) for s in samples], stage.context_length, params.train.seed, stage.packing, rank, world_size
+    )
+    accumulation = stage.gradient_accumulation(world_size)
+    total_steps = stage.max_steps or max(1, math.ceil(stage.epochs * sampler.rows_per_rank() / accumulation))
+    log.info(
+        "stage %s: %d samples (%s skipped), %d rows/epoch/rank, utilisation %.3f, "
+        "%d steps x %d micro-batches x %d ranks",
+        stage_name,
+        len(samples),
+        skipped or "none",
+        sampler.rows_per_rank(),
+        sampler.epoch_utilisation(),
+        total_steps,
+        accumulation,
+        world_size,
+    )
+
+    # ---- engine: optimizer + schedule + DeepSpeed ----
+    optimizer = build_optimizer(model, stage)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage, total_steps))
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(stage, world_size)
+    )
+    pixel_dtype = torch.bfloat16 if engine.bfloat16_enabled() else torch.float32
+    pad_id = processor.tokenizer.pad_token_id
+
+    # ---- resume ----
+    state = {"step": 0, "tokens": 0, "slots": 0, "samples": 0, "frames": 0, "wall_time_s": 0.0}
+    state["first_loss"] = None
+    restored = load_latest_checkpoint(engine, checkpoint_dir) if resume else None
+    if restored is not None:
+        state = restored["counters"]
+        sampler.load_state_dict(restored["sampler"])
+        log.info("resuming at step %d of %d", state["step"], total_steps)
+    elif resume:
+        log.info("no checkpoint in %s: starting from the beginning", checkpoint_dir)
+    metrics = MetricsLog(out_dir, enabled=rank == 0, resume_step=state["step"] if restored else None)
+    kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "0") or 0)
+
+    # ---- loop ----
+    engine.train()
+    progress = tqdm(
+        total=total_steps, initial=state["step"], desc=stage_name, disable=not show_progress or rank != 0
+    )
+    last_loss = None
+    while state["step"] < total_steps:
+        step_start = time.perf_counter()
+        window = torch.zeros(5, dtype=torch.float64)  # loss sum, real tokens, slots, samples, frames
+        for _ in range(accumulation):
+            row = collate_packed_row([samples[i] for i in sampler.next_row()], stage.context_length, pad_id)
+            inputs = row.model_inputs()
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(pixel_dtype)
+            loss = engine(**inputs).loss
+            engine.backward(loss)
+            engine.step()
+            window += torch.tensor(
+                [loss.item(), row.real_tokens, stage.context_length, row.num_samples, row.num_frames],
+                dtype=torch.float64,
+            )
+        dist.all_reduce(window)  # sums over ranks
+        elapsed = time.perf_counter() - step_start
+        state["step"] += 1
+        last_loss = window[0].item() / (accumulation * world_size)
+        state["first_loss"] = last_loss if state["first_loss"] is None else state["first_loss"]
+        state["tokens"] += int(window[1])
+        state["slots"] += int(window[2])
+        state["samples"] += int(window[3])
+        state["frames"] += int(window[4])
+        state["wall_time_s"] += elapsed
+        if state["step"] % params.train.log_every == 0 or state["step"] == total_steps:
+            metrics.log(
+                {
+                    "step": state["step"],
+                    "epoch": sampler.epoch,
+                    "loss": last_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens_per_s": window[1].item() / elapsed,
+                    "padding_fraction": 1.0 - window[1].item() / window[2].item(),
+                    "frames_per_sample": window[4].item() / max(window[3].item(), 1.0),
+                    "tokens": state["tokens"],
+                }
+            )
+        progress.update(1)
+        progress.set_postfix(loss=f"{last_loss:.3f}")
+        if stage.checkpoint_every and state["step"] % stage.checkpoint_every == 0:
+            save_checkpoint(
+                engine, checkpoint_dir, state["step"], train_state(state, sampler), stage.keep_checkpoints
+            )
+        if kill_after and state["step"] == kill_after:
+            log.warning("%s=%d: killing this process (pre-emption drill)", KILL_AFTER_STEP_ENV, kill_after)
+            os.kill(os.getpid(), signal.SIGKILL)
+    progress.close()
+    metrics.close()
+
+    # ---- finish: final checkpoint, consolidated model, summary ----
+    final_tag = tag_for(state["step"])
+    if latest_tag(checkpoint_dir) != final_tag:
+        save_checkpoint(
+            engine, checkpoint_dir, state["step"], train_state(state, sampler), stage.keep_checkpoints
+        )
+    dist.barrier()
+    summary: dict[str, Any] = {}
+    if rank == 0:
+        weights = consolidated_state_dict(engine, checkpoint_dir, final_tag, stage.zero_stage)
+        export_pretrained(engine, processor, weights, out_dir / "model")
+        summary = {
+            "stage": stage_name,
+            "profile": params.profile,
+            "init": init_source,
+            "dataset_version": dataset_version,
+            "steps": state["step"],
+            "first_loss": state["first_loss"],
+            "final_loss": last_loss if last_loss is not None else _last_logged_loss(metrics),
+            "tokens": state["tokens"],
+            "padding_fraction": 1.0 - state["tokens"] / max(state["slots"], 1),
+            "frames_per_sample": state["frames"] / max(state["samples"], 1),
+            "num_samples": len(samples),
+            "skipped_samples": skipped,
+            "world_size": world_size,
+            "gradient_accumulation": accumulation,
+            "tokens_per_step": stage.context_length * accumulation * world_size,
+            "trainable_parameters": trainable_counts,
+            "packing": stage.packing,
+            "wall_time_s": state["wall_time_s"],
+            "process_time_s": time.perf_counter() - started,
+        }
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        log.info(
+            "stage %s done: %d steps, final loss %.4f -> %s",
+            stage_name,
+            state["step"],
+            summary["final_loss"] or float("nan"),
+            out_dir / "model",
+        )
+    dist.barrier()
+    return summary
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_init(stage: StageSettings, stage_name: str, init: str | None, out_dir: Path) -> str:
+    """ "scratch" or a model folder. Default "previous" = `<out_dir>/../<previous stage>/model`."""
+    choice = init or stage.init_from
+    if choice.lower() in ("scratch", "none"):
+        return "scratch"
+    if choice == "previous":
+        index = STAGE_NAMES.index(stage_name)
+        if index == 0:
+            return "scratch"
+        choice = str(out_dir.parent / STAGE_NAMES[index - 1] / "model")
+    folder = Path(choice)
+    if (folder / "model" / "config.json").is_file():  # a stage output folder rather than its model/
+        folder = folder / "model"
+    if not (folder / "config.json").is_file():
+        raise TrainInputError(f"init model {choice}: no saved model there (config.json missing); pass --init")
+    return str(folder)
+
+
+def load_initial_model(params: Params, init_source: str):
+    """(model, processor): freshly built from the `model:` block, or loaded from a saved folder (fp32)."""
+    from kangaroo.model import build_model_and_processor, load_model_and_processor
+
+    if init_source == "scratch":
+        return build_model_and_processor(params.model)
+    return load_model_and_processor(init_source, dtype=torch.float32)
+
+
+def build_optimizer(model: torch.nn.Module, stage: StageSettings) -> torch.optim.Optimizer:
+    """torch AdamW over the trainable parameters; no weight decay on biases and norms (1-D tensors)."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": stage.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=stage.lr, betas=stage.adam_betas)
+
+
+def lr_lambda(stage: StageSettings, total_steps: int):
+    """LR multiplier per optimizer step: linear warmup, then cosine/linear decay to `min_lr_ratio`."""
+    warmup = int(round(stage.warmup_ratio * total_steps))
+
+    def multiplier(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if stage.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if stage.lr_schedule == "cosine" else 1 - progress
+        return stage.min_lr_ratio + (1 - stage.min_lr_ratio) * decay
+
+    return multiplier
+
+
+def train_state(counters: dict[str, Any], sampler: PackedRowSampler) -> dict[str, Any]:
+    return {"counters": dict(counters), "sampler": sampler.state_dict()}
+
+
+def _last_logged_loss(metrics: MetricsLog) -> float | None:
+    rows = metrics.rows() if metrics.enabled else []
+    return rows[-1]["loss"] if rows else None
