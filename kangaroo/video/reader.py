@@ -70,6 +70,8 @@ class VideoReader:
             container = av.open(self.path, timeout=self.settings.decode_timeout_s)
         except FileNotFoundError as err:
             raise VideoError(self.path, "missing", str(err)) from err
+        except av.ExitError as err:  # FFmpeg's interrupt callback fired: the open exceeded the timeout
+            raise DecodeTimeout from err
         except av.FFmpegError as err:
             raise VideoError(self.path, "corrupt", f"cannot open: {err}") from err
         try:
@@ -120,7 +122,7 @@ class VideoReader:
         if wanted == "auto" and self._index.seekable:
             self.backend_reason = "exact PyAV keyframe-seek path available"
             return
-        if deny is not None:
+        if deny is not None and self.settings.decord_deny_list:
             self.backend_reason = deny
             return
         try:
@@ -169,7 +171,7 @@ class VideoReader:
             future = pool.submit(work, deadline)
             try:
                 return future.result(timeout=timeout + 1.0)
-            except (FutureTimeout, DecodeTimeout) as err:
+            except (FutureTimeout, DecodeTimeout, av.ExitError) as err:
                 raise VideoError(self.path, "timeout", f"{what} took longer than {timeout:g} s") from err
             except VideoError:
                 raise
