@@ -21,6 +21,7 @@ help:
 	@echo "make bench  - benchmarks (ratios measured side by side)"
 	@echo "make lint   - ruff"
 	@echo "make compile - write build/kangaroo_pipeline.yaml"
+	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
 
 setup: $(VENV)/.installed
 
@@ -58,3 +59,19 @@ clean:
 
 image-name: setup
 	@$(BIN)/python -c "from kangaroo.config import load_params; print(load_params().cluster.image)"
+
+# ---- DVC remote on a real MinIO (docs/storage.md) ----------------------------------------------------------
+# `make minio-remote MINIO_ENDPOINT=http://minio.example:9000 [MINIO_BUCKET=kangaroo] [MINIO_DEFAULT=1]`
+# writes only .dvc/config.local (git-ignored). Credentials stay in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY;
+# MINIO_ACCESS_KEY/MINIO_SECRET_KEY, if given, go to config.local too, never to the committed config.
+MINIO_BUCKET ?= kangaroo
+.PHONY: minio-remote
+minio-remote: setup
+	@test -n "$(MINIO_ENDPOINT)" || { echo "usage: make minio-remote MINIO_ENDPOINT=http://host:9000"; exit 2; }
+	$(BIN)/dvc remote modify --local minio url s3://$(MINIO_BUCKET)/dvc
+	$(BIN)/dvc remote modify --local minio endpointurl $(MINIO_ENDPOINT)
+	@if [ -n "$(MINIO_ACCESS_KEY)" ]; then \
+	  $(BIN)/dvc remote modify --local minio access_key_id "$(MINIO_ACCESS_KEY)" && \
+	  $(BIN)/dvc remote modify --local minio secret_access_key "$(MINIO_SECRET_KEY)"; fi
+	@if [ -n "$(MINIO_DEFAULT)" ]; then $(BIN)/dvc remote default --local minio; fi
+	$(BIN)/dvc remote list
