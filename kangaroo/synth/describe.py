@@ -27,6 +27,11 @@ def clock(t: float) -> str:
     return f"{int(t) // 60:02d}:{int(t) % 60:02d}"
 
 
+def seconds(t: float) -> str:
+    """0.84 -> '0.84', 2.5 -> '2.5', 3.0 -> '3'."""
+    return f"{t:.2f}".rstrip("0").rstrip(".")
+
+
 def shape_list(plan: ClipPlan) -> str:
     names = [f"a {t.color} {t.shape}" for t in plan.tracks]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -48,7 +53,7 @@ def reference_caption(plan: ClipPlan) -> str:
     if hidden:
         sentences.append(" ".join(f"The {t.color} {t.shape} is hidden at first." for t in hidden))
     for event in plan.events:
-        sentences.append(f"At {event.t:.1f} s {event_phrase(event)}.")
+        sentences.append(f"At {seconds(event.t)} s {event_phrase(event)}.")
     if not plan.events:
         sentences.append("Nothing moves.")
     if plan.text_lines:

@@ -197,11 +197,13 @@ def feasible_moves(track: Track, x: float, y: float) -> list[tuple[str, float, f
     return moves
 
 
-def plan_events(rng: np.random.Generator, plan: ClipPlan, count: int, settings: SynthSettings) -> list[Event]:
+def plan_events(
+    rng: np.random.Generator, plan: ClipPlan, count: int, settings: SynthSettings, gap: float
+) -> list[Event]:
     """Timed events over the clip's tracks, valid for each track's state and never overlapping per track."""
     duration = plan.duration
     start, end = min(0.3, 0.1 * duration), duration - min(0.6, 0.3 * duration)
-    times = event_times(rng, count, start, end, settings.min_event_gap_seconds)
+    times = event_times(rng, count, start, end, gap)
     state = [[t.visible, t.color, t.x, t.y] for t in plan.tracks]
     busy_until = [0.0] * len(plan.tracks)
     used_colors = {t.color for t in plan.tracks}
@@ -288,6 +290,7 @@ def shape_clip(
     num_events: int,
     vfr: bool = False,
     need_move: bool = True,
+    gap: float | None = None,
 ) -> ClipPlan:
     """Fill `plan` with tracks, frame times and events; retries until a move happens and every shape shows."""
     plan.width, plan.height = size
@@ -299,7 +302,8 @@ def shape_clip(
     for _ in range(100):
         count = int(rng.integers(1, 5))
         plan.tracks = place_tracks(rng, count, plan.width, plan.height, plan.radius_fraction, num_events > 1)
-        plan.events = plan_events(rng, plan, num_events, settings) if num_events else []
+        event_gap = gap or settings.min_event_gap_seconds
+        plan.events = plan_events(rng, plan, num_events, settings, event_gap) if num_events else []
         shown = {e.track for e in plan.events if e.type == "appear"} | {
             i for i, t in enumerate(plan.tracks) if t.visible
         }
@@ -365,7 +369,9 @@ def plan_clip(
     if kind == "long":
         duration = settings.long_video_seconds
         num_events = max(4, round(duration / settings.long_event_interval_seconds))
-        return shape_clip(rng, plan, settings, (320, 240), 10.0, duration, num_events)
+        # Events half the mean interval apart or more: no two share an mm:ss for "what happens at" questions.
+        gap = max(settings.min_event_gap_seconds, settings.long_event_interval_seconds / 2)
+        return shape_clip(rng, plan, settings, (320, 240), 10.0, duration, num_events, gap=gap)
     if kind in ("text", "truncated"):
         plan = shape_clip(rng, plan, settings, (320, 240), 15.0, round(float(rng.uniform(3, 6)), 2), 2)
         if kind == "text":
