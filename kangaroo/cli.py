@@ -8,6 +8,7 @@ import typer
 
 from kangaroo.errors import KangarooError
 from kangaroo.logs import setup_logging
+from kangaroo.quality import cli as quality_cli
 from kangaroo.synth import cli as synth_cli
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ def _root(
 def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
     app.command("synth")(synth_cli.synth)
+    app.command("validate")(quality_cli.validate)
 
 
 _register_commands()

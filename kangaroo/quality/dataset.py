@@ -1,0 +1,62 @@
+"""Read a captioned dataset folder (`dataset.jsonl` + `ledger.jsonl`, see docs/data-formats.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from kangaroo.errors import KangarooError
+
+DATASET_FILE = "dataset.jsonl"
+LEDGER_FILE = "ledger.jsonl"
+
+
+class DatasetError(KangarooError):
+    """The dataset folder is missing a file or holds a line that is not a JSON object."""
+
+
+@dataclass(frozen=True)
+class CaptionedDataset:
+    """One row per captioned video (`rows`) and one row per curation input (`ledger`)."""
+
+    folder: Path
+    rows: pd.DataFrame
+    ledger: pd.DataFrame
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Parse a JSONL file; errors name the file and the line number."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found (expected the captioning stage's output)")
+    records = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DatasetError(f"{path}:{number}: not valid JSON: {err.msg}") from err
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+    return records
+
+
+def load_captioned_dataset(folder: str | Path) -> CaptionedDataset:
+    """Load `folder/dataset.jsonl` and `folder/ledger.jsonl` into DataFrames (columns as in the contract)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: dataset folder not found")
+    rows = pd.DataFrame.from_records(read_jsonl(folder / DATASET_FILE))
+    ledger = pd.DataFrame.from_records(read_jsonl(folder / LEDGER_FILE))
+    for column in ("video", "key", "caption", "frame_captions", "duration"):
+        if column not in rows.columns:
+            rows[column] = None
+    for column in ("status", "reason"):
+        if column not in ledger.columns:
+            ledger[column] = None
+    return CaptionedDataset(folder=folder, rows=rows, ledger=ledger)

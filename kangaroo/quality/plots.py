@@ -1,0 +1,60 @@
+"""Plots people would rather look at than tables, as PNG bytes for inlining into the HTML report."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pandas as pd
+
+
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def caption_length_histogram(words: pd.Series, min_words: int, max_words: int) -> bytes:
+    """Histogram of caption lengths in words, with the gate's bounds drawn in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    values = words.dropna()
+    axes.hist(values, bins=min(40, max(5, int(values.nunique()))) if len(values) else 5, color="#4c72b0")
+    for bound, label in ((min_words, "min"), (max_words, "max")):
+        if not len(values) or bound <= values.max() * 1.2:
+            axes.axvline(bound, color="#c44e52", linestyle="--", label=f"{label} {bound}")
+    axes.set_xlabel("caption length (words)")
+    axes.set_ylabel("videos")
+    axes.set_title(f"Caption length ({len(values)} captions)")
+    axes.legend(loc="upper right", fontsize=8)
+    return _png(figure)
+
+
+def rejection_bar_chart(rejections: pd.Series, kept: int) -> bytes:
+    """Inputs rejected per curation filter, next to the number kept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["kept", *rejections.index.tolist()]
+    counts = [kept, *rejections.tolist()]
+    figure, axes = plt.subplots(figsize=(6, 0.4 * len(labels) + 1.2))
+    colors = ["#55a868"] + ["#c44e52"] * len(rejections)
+    axes.barh(labels[::-1], counts[::-1], color=colors[::-1])
+    for y, count in enumerate(counts[::-1]):
+        axes.text(count, y, f" {count}", va="center", fontsize=8)
+    axes.set_xlabel("inputs")
+    axes.set_title("Curation ledger: kept and rejected per filter")
+    return _png(figure)
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
