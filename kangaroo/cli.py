@@ -8,6 +8,7 @@ import typer
 
 from kangaroo.errors import KangarooError
 from kangaroo.logs import setup_logging
+from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
 from kangaroo.synth import cli as synth_cli
 
@@ -30,6 +31,7 @@ def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
     app.command("synth")(synth_cli.synth)
     app.command("validate")(quality_cli.validate)
+    app.command("model-info")(model_cli.model_info)
 
 
 _register_commands()

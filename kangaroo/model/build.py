@@ -210,7 +210,9 @@ def build_model_and_processor(
     if not meta:
         model = model.to(device=device, dtype=dtype)
     model.generation_config = _generation_config(tokenizer)
-    return model, build_processor(settings, tokenizer, config)
+    processor = build_processor(settings, tokenizer, config)
+    model.processor = processor  # what `model.chat` uses when no processor is passed
+    return model, processor
 
 
 def _planning_tokenizer(settings: ModelSettings):
@@ -233,6 +235,7 @@ def load_model_and_processor(
         kwargs["attn_implementation"] = attn_implementation
     model = KangarooForConditionalGeneration.from_pretrained(path, **kwargs).to(device)
     processor = KangarooProcessor.from_pretrained(path)
+    model.processor = processor
     return model, processor
 
 

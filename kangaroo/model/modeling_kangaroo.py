@@ -294,23 +294,33 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
     @torch.no_grad()
     def chat(
         self,
-        video_path: str,
+        video_path,
         query: str,
         processor=None,
         history: list[dict] | None = None,
         max_new_tokens: int = 512,
         num_frames: int | None = None,
+        sampling_fps: float = 1.0,
         **generate_kwargs,
     ) -> tuple[str, list[dict]]:
-        """Answer `query` about the video at `video_path`, like the official release's `model.chat`.
+        """Answer `query` about a video (or image) file, like the official release's `model.chat`.
 
-        Returns `(answer, history)`; pass `history` back for a follow-up turn (the video is attached to the
-        first user turn). The processor is the one saved with the model unless given.
+        Frames: a frame every 1/`sampling_fps` s, at most `num_frames` (default 64) spread uniformly, at the
+        processor's size. Returns `(answer, history)`; pass `history` back for a follow-up turn about the same
+        video. `processor` defaults to the one saved with the model. `temperature`/`top_p` imply sampling.
         """
         from kangaroo.model.chat import chat_once
 
         return chat_once(
-            self, video_path, query, processor, history, max_new_tokens, num_frames, **generate_kwargs
+            self,
+            video_path,
+            query,
+            processor,
+            history,
+            max_new_tokens,
+            num_frames,
+            sampling_fps,
+            **generate_kwargs,
         )
 
 
