@@ -11,6 +11,7 @@ from kangaroo.logs import setup_logging
 from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
 from kangaroo.synth import cli as synth_cli
+from kangaroo.video import cli as video_cli
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -29,6 +30,7 @@ def _root(
 
 def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
+    app.command("frames")(video_cli.frames)
     app.command("synth")(synth_cli.synth)
     app.command("validate")(quality_cli.validate)
     app.command("model-info")(model_cli.model_info)
