@@ -16,7 +16,7 @@ from tqdm import tqdm
 from kangaroo.synth.describe import reference_caption, source_caption
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.images import write_images
-from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, SynthError, plan_corpus
+from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, Event, SynthError, plan_corpus
 from kangaroo.synth.questions import write_questions
 from kangaroo.synth.render import text_fraction
 from kangaroo.synth.settings import SynthSettings
@@ -24,7 +24,7 @@ from kangaroo.synth.settings import SynthSettings
 log = logging.getLogger(__name__)
 
 
-def event_row(plan: ClipPlan, event) -> dict:
+def event_row(event: Event) -> dict:
     row = {
         "t": event.t,
         "type": event.type,
@@ -63,7 +63,7 @@ def ground_truth_row(plan: ClipPlan, size_bytes: int, seed: int) -> dict:
             {"shape": t.shape, "color": t.color, "x": t.x, "y": t.y, "visible": t.visible}
             for t in plan.tracks
         ],
-        "events": [event_row(plan, e) for e in plan.events],
+        "events": [event_row(e) for e in plan.events],
         "num_frames": len(plan.frame_times) if decodable else None,
         "background": plan.background if plan.tracks else None,
         "textured": plan.textured,
