@@ -23,6 +23,8 @@ from kangaroo.storage.urls import S3Url, safe_local_path
 __all__ = [
     "BucketNotFoundError",
     "ChecksumMismatchError",
+    "DatasetVersion",
+    "DatasetVersionError",
     "Credentials",
     "EndpointUnreachableError",
     "InvalidS3UrlError",
@@ -35,16 +37,31 @@ __all__ = [
     "StorageSettings",
     "UnsafeKeyError",
     "credentials_from_env",
+    "init_dvc_repo",
+    "read_dataset_version",
     "safe_local_path",
+    "version_dataset",
 ]
 
 _LAZY = {
     "ObjectInfo": "kangaroo.storage.object_store",
     "ObjectStore": "kangaroo.storage.object_store",
+    "DatasetVersion": "kangaroo.storage.versioning",
+    "DatasetVersionError": "kangaroo.storage.versioning",
+    "init_dvc_repo": "kangaroo.storage.versioning",
+    "read_dataset_version": "kangaroo.storage.versioning",
+    "version_dataset": "kangaroo.storage.versioning",
 }
 
 if TYPE_CHECKING:
     from kangaroo.storage.object_store import ObjectInfo, ObjectStore
+    from kangaroo.storage.versioning import (
+        DatasetVersion,
+        DatasetVersionError,
+        init_dvc_repo,
+        read_dataset_version,
+        version_dataset,
+    )
 
 
 def __getattr__(name: str):
