@@ -114,15 +114,21 @@ def caption_features(rows: pd.DataFrame) -> pd.DataFrame:
             "frame_times_increasing": [_increasing(f) for f in frames],
         }
     )
-    present = features["caption"].notna()
+    present = features["caption_stripped"].notna() & (features["caption_stripped"] != "")
     features["is_exact_duplicate"] = present & features["caption"].duplicated(keep=False)
     near_present = features["caption_normalised"].notna() & (features["caption_normalised"] != "")
     features["is_near_duplicate"] = near_present & features["caption_normalised"].duplicated(keep=False)
     return features.loc[:, list(CAPTION_COLUMNS)]
 
 
-def ledger_summary(ledger: pd.DataFrame, dataset_rows: int) -> pd.DataFrame:
-    """The one-row dataset-level frame: how much curation kept, and how many captioned rows there are."""
+def _repeat_fraction(values: pd.Series) -> float:
+    """Fraction of present, non-empty values that repeat an earlier one (0.0 when there are none)."""
+    present = values[[isinstance(v, str) and bool(v.strip()) for v in values]]
+    return float(present.duplicated().sum() / len(present)) if len(present) else 0.0
+
+
+def dataset_summary(ledger: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """The one-row dataset-level frame: what curation kept, how many captioned rows, how much repeats."""
     total = len(ledger)
     kept = int((ledger["status"] == "kept").sum()) if total else 0
     return pd.DataFrame(
@@ -130,7 +136,9 @@ def ledger_summary(ledger: pd.DataFrame, dataset_rows: int) -> pd.DataFrame:
             "ledger_rows": [total],
             "ledger_kept": [kept],
             "kept_fraction": [kept / total if total else math.nan],
-            "dataset_rows": [dataset_rows],
+            "dataset_rows": [len(features)],
+            "exact_duplicate_fraction": [_repeat_fraction(features["caption"])],
+            "near_duplicate_fraction": [_repeat_fraction(features["caption_normalised"])],
         }
     )
 

@@ -77,12 +77,13 @@ def _offenders(item: CheckResult, features: pd.DataFrame, limit: int) -> list[Of
     column = config.kwargs.get("column")
     if item.check.offender_flag:
         flagged = features[features[item.check.offender_flag]]
-        if column and column in flagged:
+        shown = item.check.offender_value
+        if shown:
             # Biggest duplicate groups first: they cost the most training signal.
-            sizes = flagged.groupby(column)[column].transform("size")
+            sizes = flagged.groupby(shown)[shown].transform("size")
             flagged = flagged.assign(_size=sizes).sort_values("_size", ascending=False, kind="stable")
         return [
-            Offender(row.row_id, row.video, getattr(row, column) if column else None)
+            Offender(row.row_id, row.video, getattr(row, shown) if shown else None)
             for row in flagged.head(limit).itertuples()
         ]
     rows = item.result.result.get("unexpected_index_list") or []

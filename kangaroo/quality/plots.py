@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
+import numpy as np
 import pandas as pd
 
 
@@ -26,10 +28,14 @@ def caption_length_histogram(words: pd.Series, min_words: int, max_words: int) -
 
     figure, axes = plt.subplots(figsize=(6, 3.2))
     values = words.dropna()
-    axes.hist(values, bins=min(40, max(5, int(values.nunique()))) if len(values) else 5, color="#4c72b0")
-    for bound, label in ((min_words, "min"), (max_words, "max")):
-        if not len(values) or bound <= values.max() * 1.2:
-            axes.axvline(bound, color="#c44e52", linestyle="--", label=f"{label} {bound}")
+    if len(values):
+        # Integer-wide bins (at most ~40) from the lower bound to the longest caption, so bounds stay in view.
+        low, high = min(values.min(), min_words), values.max()
+        width = max(1, math.ceil((high - low + 1) / 40))
+        axes.hist(values, bins=np.arange(low, high + width + 1, width) - 0.5, color="#4c72b0")
+    axes.axvline(min_words, color="#c44e52", linestyle="--", label=f"min {min_words} words")
+    if not len(values) or max_words <= values.max() * 1.2:
+        axes.axvline(max_words, color="#c44e52", linestyle=":", label=f"max {max_words} words")
     axes.set_xlabel("caption length (words)")
     axes.set_ylabel("videos")
     axes.set_title(f"Caption length ({len(values)} captions)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kangaroo.quality.dataset import load_captioned_dataset
-from kangaroo.quality.features import caption_features, ledger_summary, rejection_counts
+from kangaroo.quality.features import caption_features, dataset_summary, rejection_counts
 from kangaroo.quality.gx_context import GateContext
 from kangaroo.quality.outcomes import CheckOutcome, check_outcomes
 from kangaroo.quality.plots import caption_length_histogram, data_uri, rejection_bar_chart
@@ -54,7 +54,7 @@ def run_quality_gate(
     dataset_dir, report_dir = Path(dataset_dir), Path(report_dir)
     dataset = load_captioned_dataset(dataset_dir)
     features = caption_features(dataset.rows)
-    summary = ledger_summary(dataset.ledger, dataset_rows=len(features))
+    summary = dataset_summary(dataset.ledger, features)
     report_dir.mkdir(parents=True, exist_ok=True)
 
     context = gate_context(settings)

@@ -2,8 +2,8 @@
 
 Each check has a stable name (stored in the expectation's `meta["check"]`) that the summary, the JSON
 result and the CLI message use. Row-level checks report their offending rows through GX's
-`unexpected_index_list`; aggregate checks (duplicate fractions) name a boolean feature column that marks
-the rows responsible.
+`unexpected_index_list`. Dataset-level values (duplicate fractions, kept fraction) are checked on a one-row
+summary batch; duplicate checks name a boolean feature column that marks the rows responsible.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Check:
     expectation: Expectation
     what: str
     offender_flag: str | None = None  # boolean feature column marking offending rows (aggregate checks)
+    offender_value: str | None = None  # feature column shown next to those rows
 
 
 def build_checks(settings: QualitySettings) -> list[Check]:
@@ -63,21 +64,24 @@ def build_checks(settings: QualitySettings) -> list[Check]:
         ),
         Check(
             "caption_exact_duplicates",
-            CAPTIONS_BATCH,
-            e.ExpectColumnProportionOfUniqueValuesToBeBetween(
-                column="caption", min_value=1.0 - s.max_exact_duplicate_fraction
+            DATASET_BATCH,
+            e.ExpectColumnValuesToBeBetween(
+                column="exact_duplicate_fraction", min_value=0.0, max_value=s.max_exact_duplicate_fraction
             ),
-            f"at most {s.max_exact_duplicate_fraction:.0%} exact duplicate captions",
+            f"at most {s.max_exact_duplicate_fraction:.0%} of captions repeat an earlier caption exactly",
             offender_flag="is_exact_duplicate",
+            offender_value="caption",
         ),
         Check(
             "caption_near_duplicates",
-            CAPTIONS_BATCH,
-            e.ExpectColumnProportionOfUniqueValuesToBeBetween(
-                column="caption_normalised", min_value=1.0 - s.max_near_duplicate_fraction
+            DATASET_BATCH,
+            e.ExpectColumnValuesToBeBetween(
+                column="near_duplicate_fraction", min_value=0.0, max_value=s.max_near_duplicate_fraction
             ),
-            f"at most {s.max_near_duplicate_fraction:.0%} near-duplicate captions (normalised text)",
+            f"at most {s.max_near_duplicate_fraction:.0%} of captions repeat an earlier one up to case and "
+            "punctuation",
             offender_flag="is_near_duplicate",
+            offender_value="caption_normalised",
         ),
         Check(
             "caption_no_boilerplate",
