@@ -34,6 +34,7 @@ def _register_commands() -> None:
     app.command("synth")(synth_cli.synth)
     app.command("validate")(quality_cli.validate)
     app.command("model-info")(model_cli.model_info)
+    app.command("model-convert-eva")(model_cli.convert_eva)
 
 
 _register_commands()

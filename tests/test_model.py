@@ -202,3 +202,108 @@ def test_paper_profile_on_meta_device_is_8b():
     assert model.num_visual_tokens(64, 448, 448) == 64 * 128
     assert model.num_visual_tokens(160, 448, 448) == 160 * 128
     assert processor.num_visual_tokens(64) == 8192
+
+
+def test_activation_checkpointing_gives_the_same_gradients(tiny):
+    model, processor = tiny
+    batch = processor(qa(), videos=[clip(4)])
+    grads = []
+    model.train()
+    try:
+        for checkpointing in (False, True):
+            if checkpointing:
+                model.activation_checkpointing_enable()
+            model.zero_grad()
+            model(**batch).loss.backward()
+            grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    finally:
+        model.activation_checkpointing_disable()
+        model.zero_grad()
+        model.eval()
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-5)
+
+
+def test_eager_attention_matches_sdpa_on_packed_rows(tiny, tmp_path):
+    model, processor = tiny
+    save_model_and_processor(model, processor, tmp_path)
+    eager, _ = load_model_and_processor(tmp_path, attn_implementation="eager")
+    assert eager.language_model.config._attn_implementation == "eager"
+    first, second = (
+        processor(qa(), videos=[clip(3)]),
+        processor(qa("Which shape?", "A star."), videos=[clip(2)]),
+    )
+    packed = {
+        "input_ids": torch.cat([first["input_ids"], second["input_ids"]], dim=1),
+        "position_ids": torch.cat(
+            [torch.arange(first["input_ids"].shape[1]), torch.arange(second["input_ids"].shape[1])]
+        )[None],
+        "pixel_values": torch.cat([first["pixel_values"], second["pixel_values"]]),
+        "frame_timestamps": torch.cat([first["frame_timestamps"], second["frame_timestamps"]]),
+        "video_frame_counts": torch.tensor([3, 2]),
+    }
+    with torch.no_grad():
+        torch.testing.assert_close(eager(**packed).logits, model(**packed).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_chat_on_a_real_video_file_keeps_history(tiny, tmp_path):
+    import av
+
+    model, _ = tiny
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(12):
+            image = np.zeros((64, 64, 3), np.uint8)
+            image[8 + i * 3 : 24 + i * 3, 20:36] = (255, 0, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    answer, history = model.chat(str(path), "Where does the red square move?", max_new_tokens=4)
+    assert isinstance(answer, str) and [m["role"] for m in history] == ["user", "assistant"]
+    assert history[0]["content"].startswith("<video>") and history[1]["content"] == answer
+    again, history = model.chat(str(path), "And then?", history=history, max_new_tokens=3, do_sample=False)
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    assert history[-1]["content"] == again
+
+
+def test_tokenizer_is_deterministic_and_template_matches_processor(tiny):
+    from kangaroo.model.tokenizer import build_tiny_tokenizer
+
+    _, processor = tiny
+    assert build_tiny_tokenizer().get_vocab() == processor.tokenizer.get_vocab()
+    conversation = [{"role": "system", "content": "You watch videos."}, *qa()]
+    for generation_prompt in (False, True):
+        rendered = processor.tokenizer.apply_chat_template(
+            conversation, tokenize=False, add_generation_prompt=generation_prompt
+        )
+        assert rendered == processor.apply_chat_template(
+            conversation, add_generation_prompt=generation_prompt
+        )
+    assert processor.tokenizer.decode(
+        processor.tokenizer.encode("Answer: (B) blue.", add_special_tokens=False)
+    ) == ("Answer: (B) blue.")
+
+
+def test_model_info_cli_reports_the_paper_budget(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kangaroo.cli import app
+
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        app,
+        ["model-info", "--params", str(PARAMS), "--profile", "paper", "--frames", "64", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text())
+    assert plan["visual_tokens_per_frame"] == 128 and plan["patches_per_frame"] == 1024
+    assert plan["visual_tokens"] == {"64": 8192}
+    assert 8.0e9 < plan["total_parameters"] < 8.6e9
+    assert "128 tokens/frame" in result.output

@@ -206,7 +206,9 @@ def build_model_and_processor(
         _reinit_connector(model)
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.language_model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-            model.config.text_config.vocab_size = len(tokenizer)
+        # one config object per part, so what is saved is what the loaded parts run with
+        model.config.vision_config = model.vision_tower.config
+        model.config.text_config = model.language_model.config
     if not meta:
         model = model.to(device=device, dtype=dtype)
     model.generation_config = _generation_config(tokenizer)

@@ -57,3 +57,25 @@ def model_info(
     console.print(tokens)
     if json_out:
         json_out.write_text(json.dumps(plan.to_dict(), indent=2))
+
+
+def convert_eva(
+    source: Annotated[Path, typer.Argument(help="Released EVA02-CLIP weights (.pt, .bin or .safetensors).")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the transformers-format vision tower into.")],
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Convert EVA02-CLIP vision weights into the folder `model.vision_model` names (shape from params)."""
+    from kangaroo.model.eva_vision import EvaVisionConfig, convert_eva_clip_checkpoint
+
+    vision = resolve_params(params_file, profile, overrides).model.vision
+    config = EvaVisionConfig(
+        hidden_size=vision.hidden_size,
+        num_hidden_layers=vision.num_hidden_layers,
+        num_attention_heads=vision.num_attention_heads,
+        intermediate_size=vision.intermediate_size,
+        patch_size=vision.patch_size,
+        image_size=vision.image_size,
+    )
+    convert_eva_clip_checkpoint(str(source), str(out), config)

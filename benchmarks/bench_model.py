@@ -1,0 +1,86 @@
+"""Tiny Kangaroo training step (forward + backward + AdamW) on a 16-frame clip at 64 and 112 px, and the
+cost of activation checkpointing and of packing two samples into one row vs. two padded rows."""
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from kangaroo.model import build_model_and_processor
+from kangaroo.model.settings import ModelSettings
+
+log = logging.getLogger(__name__)
+
+REPEATS = 5
+
+
+def clip(frames: int, size: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "frames": rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8),
+        "timestamps": np.arange(frames) / 2,
+    }
+
+
+def conversation(answer: str) -> list[dict]:
+    return [{"role": "user", "content": "Describe the video."}, {"role": "assistant", "content": answer}]
+
+
+def step_seconds(model, batch: dict, optimizer) -> float:
+    timings = []
+    for _ in range(REPEATS + 1):
+        started = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - started)
+    return float(np.median(timings[1:]))  # the first step warms up allocators
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    model, processor = build_model_and_processor(ModelSettings())
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    results = {}
+    for size in (64, 112):
+        batch = processor(
+            conversation("A red circle moves left."), videos=[clip(16, size, 0)], image_size=size
+        )
+        results[size] = step_seconds(model, batch, optimizer)
+        log.info(
+            "16 frames @ %d px, %d tokens: %.3f s/step", size, batch["input_ids"].shape[1], results[size]
+        )
+    batch = processor(conversation("A red circle moves left."), videos=[clip(16, 112, 0)], image_size=112)
+    model.activation_checkpointing_enable()
+    checkpointed = step_seconds(model, batch, optimizer)
+    model.activation_checkpointing_disable()
+    log.info(
+        "activation checkpointing at 112 px: %.3f s/step (x%.2f)", checkpointed, checkpointed / results[112]
+    )
+
+    first = processor(conversation("A red circle."), videos=[clip(16, 64, 1)])
+    second = processor(conversation("A blue square moves up and then turns green."), videos=[clip(5, 64, 2)])
+    padded = processor(
+        [conversation("A red circle."), conversation("A blue square moves up and then turns green.")],
+        videos=[clip(16, 64, 1), clip(5, 64, 2)],
+    )
+    len_a, len_b = first["input_ids"].shape[1], second["input_ids"].shape[1]
+    packed = {
+        "input_ids": torch.cat([first["input_ids"], second["input_ids"]], dim=1),
+        "labels": torch.cat([first["labels"], second["labels"]], dim=1),
+        "position_ids": torch.cat([torch.arange(len_a), torch.arange(len_b)])[None],
+        "pixel_values": padded["pixel_values"],
+        "frame_timestamps": padded["frame_timestamps"],
+        "video_frame_counts": padded["video_frame_counts"],
+    }
+    packed_s, padded_s = step_seconds(model, packed, optimizer), step_seconds(model, padded, optimizer)
+    log.info(
+        "two samples packed in one row %.3f s vs two padded rows %.3f s (x%.2f); padding share %.0f%%",
+        packed_s,
+        padded_s,
+        padded_s / packed_s,
+        100 * (1 - padded["attention_mask"].float().mean().item()),
+    )
