@@ -1,19 +1,22 @@
 """The project image, from the one place it is set: `cluster.image` in params.yaml."""
 
 import functools
+import json
 from pathlib import Path
 
 from kfp import dsl
 
-from kangaroo.config import default_params_path, load_params
+from kangaroo.config import default_params_path, load_params, read_params_tree
 
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def project_params_text() -> str:
-    """params.yaml next to the code (the repo root, or /app in the image), else $KANGAROO_PARAMS."""
+    """params.yaml next to the code (the repo root, or /app in the image), else $KANGAROO_PARAMS, as one line
+    of JSON (valid YAML): the KFP compiler copies defaults into the YAML header comment, where a multi-line
+    string would break the file."""
     path = PROJECT_PARAMS if PROJECT_PARAMS.is_file() else default_params_path()
-    return path.read_text()
+    return json.dumps(read_params_tree(path), separators=(",", ":"))
 
 
 PROJECT_IMAGE = load_params(PROJECT_PARAMS if PROJECT_PARAMS.is_file() else None).cluster.image

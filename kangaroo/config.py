@@ -16,6 +16,7 @@ result; errors name the offending key and the file.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,13 @@ def load_params_text(
     """Validate params given as YAML text: the KFP pipeline passes the file's content as a run parameter, so
     the config a run used is recorded in the run and is part of every step's cache key."""
     try:
-        tree = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"params text: not valid YAML: {err}") from err
+        # JSON first: PyYAML (YAML 1.1) reads JSON's `2e-05` as a string.
+        tree = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            tree = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"params text: not valid YAML: {err}") from err
     if not isinstance(tree, dict):
         raise ConfigError("params text: expected a mapping at the top level")
     return validate_params_tree(tree, "params text", profile, overrides)

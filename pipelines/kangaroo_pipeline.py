@@ -86,7 +86,7 @@ def kangaroo_pipeline(
     remote for the dataset version ('' = the project's default remote).
     """
     config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
-    run_summary = publish_run_summary().set_display_name("run summary")
+    run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
     with dsl.ExitHandler(run_summary, name="kangaroo-run"):
         plan = cpu_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
@@ -134,4 +134,4 @@ def kangaroo_pipeline(
                 )
             ).set_display_name("register model")
         with dsl.Else(name="gate-failed"):
-            stop_on_failed_gate(summary=gate.outputs["summary"]).set_display_name("stop: gate failed")
+            cpu_step(stop_on_failed_gate(summary=gate.outputs["summary"])).set_display_name("stop: gate failed")
