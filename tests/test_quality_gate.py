@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kangaroo.quality.report import publish_single_file_report
 from kangaroo.quality.runner import run_quality_gate
 from kangaroo.quality.settings import QualitySettings
 
@@ -189,6 +190,17 @@ def test_clean_report_html_has_checks_plots_and_data_docs(clean_gate):
     assert "caption_words" in docs_text and "kept_fraction" in docs_text
 
 
+def test_single_file_report_for_kfp_embeds_the_gx_validation_pages(clean_gate, tmp_path):
+    _, _, gate = clean_gate
+    publish_single_file_report(gate, tmp_path / "html" / "report.html", tmp_path / "md" / "summary.md")
+    single = (tmp_path / "html" / "report.html").read_text()
+    assert single == gate.html_path.read_text()
+    assert (tmp_path / "md" / "summary.md").read_text() == gate.markdown_path.read_text()
+    assert single.count("<iframe") == 2 and single.count("srcdoc=") == 2
+    assert "kangaroo_captions" in single and "kangaroo_dataset" in single
+    assert "expect_column_values_to_not_match_regex_list" in single
+
+
 @pytest.mark.parametrize("failure", sorted(CORRUPTIONS))
 def test_corrupted_dataset_fails_on_the_right_check(failure, tmp_path):
     rows, ledger, expected_failures, offending_ids = CORRUPTIONS[failure]
@@ -212,3 +224,8 @@ def test_corrupted_dataset_fails_on_the_right_check(failure, tmp_path):
     named_in_summary = set(re.findall(r"`(clip_\d{4})`", summary))
     if failure not in ("exact_duplicates", "near_duplicates"):  # duplicate groups name every copy
         assert not (named_in_summary & clean_ids)
+        # GX's own validation page lists the unexpected rows by id too.
+        docs_pages = " ".join(
+            p.read_text() for p in gate.docs_site_index.parent.glob("validations/**/*.html")
+        )
+        assert all(row_id in docs_pages for row_id in offending_ids)
