@@ -307,3 +307,42 @@ def test_model_info_cli_reports_the_paper_budget(tmp_path):
     assert plan["visual_tokens"] == {"64": 8192}
     assert 8.0e9 < plan["total_parameters"] < 8.6e9
     assert "128 tokens/frame" in result.output
+
+
+def test_register_checkpoint_copies_and_writes_a_verifiable_card(tiny, tmp_path):
+    import hashlib
+    import json
+
+    from kangaroo.model.registry import RegistryError, register_checkpoint
+
+    model, processor = tiny
+    save_model_and_processor(model, processor, tmp_path / "ckpt")
+    card = register_checkpoint(
+        tmp_path / "ckpt", tmp_path / "registry", accuracy=0.625, dataset_version="abc123"
+    )
+    assert card["parameters"] == sum(p.numel() for p in model.parameters())
+    assert card["accuracy"] == 0.625 and card["dataset_version"] == "abc123"
+    weights = (tmp_path / "registry" / "model.safetensors").read_bytes()
+    assert card["sha256:model.safetensors"] == hashlib.sha256(weights).hexdigest()
+    assert json.loads((tmp_path / "registry" / "kangaroo_card.json").read_text()) == card
+    assert isinstance(
+        AutoModelForCausalLM.from_pretrained(tmp_path / "registry"), KangarooForConditionalGeneration
+    )
+    (tmp_path / "ckpt" / "tokenizer.json").unlink()
+    with pytest.raises(RegistryError, match="tokenizer.json"):
+        register_checkpoint(tmp_path / "ckpt", tmp_path / "again", accuracy=0.5, dataset_version="x")
+
+
+def test_vision_chunking_and_small_frames_give_the_same_features(tiny):
+    model, processor = tiny
+    batch = processor(qa(), videos=[clip(5, 32)], image_size=32)  # 32 px: 2x2 patches, 1 token per group
+    args = (batch["pixel_values"], batch["frame_timestamps"], batch["video_frame_counts"])
+    with torch.no_grad():
+        whole = model.get_video_features(*args)
+        model.config.vision_frames_per_chunk = 2
+        try:
+            chunked = model.get_video_features(*args)
+        finally:
+            model.config.vision_frames_per_chunk = 0
+    assert whole.shape[0] == 3
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
