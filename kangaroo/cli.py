@@ -7,6 +7,7 @@ import sys
 import typer
 
 from kangaroo.errors import KangarooError
+from kangaroo.eval import cli as eval_cli
 from kangaroo.logs import setup_logging
 from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
@@ -32,6 +33,7 @@ def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
     app.command("frames")(video_cli.frames)
     app.command("synth")(synth_cli.synth)
+    app.command("evaluate")(eval_cli.evaluate)
     app.command("validate")(quality_cli.validate)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)

@@ -1,9 +1,11 @@
 """Benchmark adapters read small files written in each benchmark's published layout."""
 
+# ruff: noqa: F811  (pytest fixtures imported from s3_server are used as test arguments)
 import json
 
 import pandas as pd
 import pytest
+from s3_server import s3_bucket, s3_server  # noqa: F401  (pytest fixtures)
 
 from kangaroo.eval.benchmarks import BenchmarkError, BenchmarkSpec, load_benchmark
 
@@ -207,3 +209,29 @@ def test_bad_specs_are_named(spec):
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(BenchmarkError, match="does not exist"):
         load_benchmark(BenchmarkSpec.parse(f"sample:{tmp_path / 'absent'}"))
+
+
+def test_benchmark_on_s3_is_downloaded_once_into_the_cache(s3_server, s3_bucket, tmp_path):
+    from kangaroo.storage.object_store import ObjectStore
+
+    source = tmp_path / "source"
+    (source / "json").mkdir(parents=True)
+    (source / "json" / "action_count.json").write_text(
+        json.dumps(
+            [{"video": "c.mp4", "question": "How many times?", "candidates": ["1", "2", "3"], "answer": "2"}]
+        )
+    )
+    (source / "video" / "perception" / "videos").mkdir(parents=True)
+    (source / "video" / "perception" / "videos" / "c.mp4").write_bytes(b"not really a video")
+    store = ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key)
+    store.upload_dir(source, f"s3://{s3_bucket}/benchmarks/mvbench")
+    cache = tmp_path / "cache"
+    spec = BenchmarkSpec.parse(f"mvbench:s3://{s3_bucket}/benchmarks/mvbench")
+    questions = load_benchmark(spec, cache_dir=cache, store=store)
+    local = cache / s3_bucket / "benchmarks" / "mvbench"
+    assert questions[0].answer == "B"
+    assert questions[0].video == str(local / "video" / "perception" / "videos" / "c.mp4")
+    assert (local / "video" / "perception" / "videos" / "c.mp4").read_bytes() == b"not really a video"
+    s3_server.boto_client().delete_object(Bucket=s3_bucket, Key="benchmarks/mvbench/json/action_count.json")
+    again = load_benchmark(spec, cache_dir=cache, store=store)  # served from the completed cache
+    assert [q.question_id for q in again] == [q.question_id for q in questions]

@@ -311,7 +311,7 @@ LOADERS: dict[str, Callable[[Path, str | None], list[MCQuestion]]] = {
 }
 
 
-def localise(location: str, cache_dir: Path, storage_settings: Any = None) -> Path:
+def localise(location: str, cache_dir: Path, storage_settings: Any = None, store: Any = None) -> Path:
     """A local folder for `location`: itself, or the download of an s3:// prefix into `cache_dir`."""
     if not location.startswith("s3://"):
         root = Path(location)
@@ -320,14 +320,21 @@ def localise(location: str, cache_dir: Path, storage_settings: Any = None) -> Pa
         return root
     from kangaroo.eval.remote import download_prefix
 
-    return download_prefix(location, cache_dir, storage_settings)
+    return download_prefix(location, cache_dir, storage_settings, store)
 
 
 def load_benchmark(
-    spec: BenchmarkSpec, cache_dir: Path | str = "work/cache/benchmarks", storage_settings: Any = None
+    spec: BenchmarkSpec,
+    cache_dir: Path | str = "work/cache/benchmarks",
+    storage_settings: Any = None,
+    store: Any = None,
 ) -> list[MCQuestion]:
-    """Read every question of a benchmark (local folder or S3/MinIO prefix) in the common shape."""
-    root = localise(spec.location, Path(cache_dir), storage_settings)
+    """Read every question of a benchmark (local folder or S3/MinIO prefix) in the common shape.
+
+    For s3:// locations the store is built from `storage_settings` (params' `storage:` block) unless an
+    `ObjectStore` is given.
+    """
+    root = localise(spec.location, Path(cache_dir), storage_settings, store)
     questions = LOADERS[spec.kind](root, spec.split)
     if not questions:
         raise BenchmarkError(f"{spec.kind}:{spec.location}: no questions (split={spec.split!r})")

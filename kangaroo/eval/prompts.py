@@ -21,6 +21,8 @@ def build_prompt(question: MCQuestion) -> str:
 
 def option_continuations(question: MCQuestion, style: str) -> list[str]:
     """The assistant reply scored per option in likelihood mode (EvalSettings.likelihood_continuation)."""
+    if style == "letter":
+        return [LETTERS[i] for i in range(question.num_options)]
     if style == "option":
         return list(question.options)
     if style == "letter_option":

@@ -9,10 +9,10 @@ class EvalSettings(Section):
     # Frames per question: uniform over the clip (or its start/end window), capped at `max_fps` so a short
     # clip is not over-sampled. Recorded with every score: published numbers move ~2 points with frames.
     num_frames: int = 16
-    max_fps: float = 2.0
+    max_fps: float = 1.0
     # Square side the frames are resized to before the processor; 0 = the model's own vision image size.
     frame_size: int = 0
-    batch_size: int = 4
+    batch_size: int = 16
     # lmms-eval's MVBench/Video-MME settings: greedy decoding, 16 new tokens.
     max_new_tokens: int = 16
     # Which mode's accuracy is the headline `accuracy` in metrics.json. Likelihood has no parse failures,
@@ -21,9 +21,9 @@ class EvalSettings(Section):
     # Likelihood ranking: "mean" = mean token log-prob of the option (lmms-eval mcppl: lowest loss wins;
     # immune to option length), "sum" = total log-prob. Both are always reported; this one is the headline.
     likelihood_normalisation: Literal["mean", "sum"] = "mean"
-    # The continuation scored in likelihood mode: the option text alone, or "(B) option text" (the way
-    # the instruction data answers). Option text keeps a letter prior from deciding the ranking.
-    likelihood_continuation: Literal["option", "letter_option"] = "option"
+    # The continuation scored in likelihood mode: "(B) option text" (exactly how the instruction data
+    # answers, kangaroo.train.data.render_answer), the option text alone (lmms-eval mcppl), or the letter.
+    likelihood_continuation: Literal["letter_option", "option", "letter"] = "letter_option"
     # Category name of the long-video probes in the sample corpus (reported separately as `long_video`).
     long_video_category: str = "timestamp"
     # Where benchmark files read from S3/MinIO are cached.

@@ -1,0 +1,76 @@
+"""Is a score distinguishable from guessing? The bias control and the trained-checkpoint done-check.
+
+A guesser's accuracy over n questions with k_i options has mean sum(1/k_i)/n and standard deviation
+sqrt(sum (1/k_i)(1-1/k_i))/n; "at chance" means inside chance +/- `chance_sigma` of those deviations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from kangaroo.eval.benchmarks import MCQuestion
+from kangaroo.eval.metrics import chance_band
+
+
+def band_for(chance: float, num_questions: int, sigma: float) -> tuple[float, float]:
+    """chance +/- sigma binomial standard deviations, for `num_questions` questions of equal chance."""
+    if num_questions <= 0:
+        return 0.0, 1.0
+    std = math.sqrt(chance * (1 - chance) / num_questions)
+    return max(0.0, chance - sigma * std), min(1.0, chance + sigma * std)
+
+
+def chance_report(
+    metrics: dict[str, Any], sigma: float, min_ratio: float, mode: str | None = None
+) -> dict[str, Any]:
+    """Headline (or `mode`) accuracy against chance: the ratio, the guessing band, categories at chance."""
+    block = metrics[mode] if mode else metrics
+    accuracy, chance, n = block["accuracy"], block["chance"], block["num_questions"]
+    low, high = band_for(chance, n, sigma)
+    categories = {}
+    for name, entry in block["per_category"].items():
+        cat_low, cat_high = band_for(entry["chance"], entry["num_questions"], sigma)
+        categories[name] = {
+            **entry,
+            "ratio_over_chance": entry["accuracy"] / entry["chance"] if entry["chance"] else 0.0,
+            "at_chance": cat_low <= entry["accuracy"] <= cat_high,
+        }
+    return {
+        "mode": mode or metrics.get("headline_mode"),
+        "accuracy": accuracy,
+        "chance": chance,
+        "num_questions": n,
+        "ratio_over_chance": accuracy / chance if chance else 0.0,
+        "chance_band": [low, high],
+        "at_chance": low <= accuracy <= high,
+        "meets_min_ratio": accuracy >= min_ratio * chance,
+        "categories_at_chance": sorted(name for name, entry in categories.items() if entry["at_chance"]),
+        "per_category": categories,
+    }
+
+
+def answer_agnostic_accuracies(questions: Sequence[MCQuestion]) -> dict[str, float]:
+    """Accuracy of predictors that never look at the video: always letter X, longest / shortest option.
+
+    On a benchmark whose answers are balanced over positions and whose distractors share the answers'
+    vocabulary, all of these sit at chance; if one does not, the benchmark itself leaks the answer.
+    """
+    width = max(q.num_options for q in questions)
+    results = {}
+    for position in range(width):
+        letter = chr(ord("A") + position)
+        results[f"always_{letter}"] = sum(q.answer == letter for q in questions) / len(questions)
+    for name, pick in (("longest_option", max), ("shortest_option", min)):
+        hits = 0
+        for q in questions:
+            index = pick(range(q.num_options), key=lambda i, q=q: (len(q.options[i]), -i))
+            hits += q.answer == chr(ord("A") + index)
+        results[name] = hits / len(questions)
+    return results
+
+
+def guessing_band(questions: Sequence[MCQuestion], sigma: float) -> tuple[float, float]:
+    """The band of `checks` for a benchmark with mixed option counts (exact per-question variance)."""
+    return chance_band(questions, sigma)

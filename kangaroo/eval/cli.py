@@ -1,0 +1,56 @@
+"""`kangaroo evaluate`: score a checkpoint on a multiple-choice video QA benchmark."""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kangaroo.cli_options import Overrides, ParamsFile, Profile, resolve_params
+
+
+class Mode(StrEnum):
+    both = "both"
+    generation = "generation"
+    likelihood = "likelihood"
+
+
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="Saved model folder (config.json, weights, processor).")],
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            "--benchmark",
+            help="sample:DIR | mvbench:PATH | videomme:PATH | egoschema:PATH (PATH may be s3://).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json and predictions.jsonl.")],
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Rows to keep: sample split (default eval) or Video-MME duration."),
+    ] = None,
+    mode: Annotated[Mode, typer.Option("--mode", help="Scoring modes to run.")] = Mode.both,
+    limit: Annotated[int | None, typer.Option("--limit", help="Score only the first N questions.")] = None,
+    lmms_eval_json: Annotated[
+        bool, typer.Option("--lmms-eval-json", help="Also write results_lmms_eval.json (lmms-eval layout).")
+    ] = False,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Score CHECKPOINT by generation and by option likelihood; write metrics.json and predictions.jsonl."""
+    from kangaroo.eval.benchmarks import BenchmarkSpec
+    from kangaroo.eval.runner import MODES, evaluate_checkpoint
+
+    params = resolve_params(params_file, profile, overrides)
+    modes = MODES if mode is Mode.both else (mode.value,)
+    evaluate_checkpoint(
+        checkpoint,
+        BenchmarkSpec.parse(benchmark, split),
+        out,
+        params,
+        modes,
+        limit,
+        lmms_eval_json,
+        progress=True,
+    )
