@@ -201,6 +201,17 @@ def test_single_file_report_for_kfp_embeds_the_gx_validation_pages(clean_gate, t
     assert "expect_column_values_to_not_match_regex_list" in single
 
 
+def test_rerun_into_the_same_report_folder_replaces_the_report(clean_gate, tmp_path):
+    folder, _, _ = clean_gate
+    run_quality_gate(folder, tmp_path / "report", SETTINGS)
+    bad_rows = with_captions(ROWS, {5: "A circle."})
+    bad = write_dataset(tmp_path / "bad", bad_rows, ledger_for(bad_rows, rejected=12))
+    rerun = run_quality_gate(bad, tmp_path / "report", SETTINGS)
+    assert rerun.failed_expectations == ["caption_word_count"]
+    assert len(list((tmp_path / "report" / "gx_data_docs").glob("validations/**/*.html"))) == 2
+    assert "PASSED" not in rerun.html_path.read_text() and "FAILED" in rerun.markdown_path.read_text()
+
+
 @pytest.mark.parametrize("failure", sorted(CORRUPTIONS))
 def test_corrupted_dataset_fails_on_the_right_check(failure, tmp_path):
     rows, ledger, expected_failures, offending_ids = CORRUPTIONS[failure]

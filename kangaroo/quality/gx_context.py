@@ -7,6 +7,7 @@ dataset; each run points the report's Data Docs site at its own folder.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,8 @@ class GateContext:
 
     def run(self, captions: pd.DataFrame, summary: pd.DataFrame, docs_dir: Path) -> list[CheckResult]:
         """Validate both batches, write the Data Docs site under docs_dir, return one result per check."""
+        # A rerun into the same report folder must not list the previous run's validation pages.
+        shutil.rmtree(docs_dir, ignore_errors=True)
         self._point_docs_site_at(docs_dir.resolve())
         by_name: dict[str, ExpectationValidationResult] = {}
         for batch, frame in ((CAPTIONS_BATCH, captions), (DATASET_BATCH, summary)):
