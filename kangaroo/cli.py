@@ -11,6 +11,7 @@ from kangaroo.eval import cli as eval_cli
 from kangaroo.logs import setup_logging
 from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
+from kangaroo.storage import cli as storage_cli
 from kangaroo.synth import cli as synth_cli
 from kangaroo.video import cli as video_cli
 
@@ -37,6 +38,8 @@ def _register_commands() -> None:
     app.command("validate")(quality_cli.validate)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)
+    app.command("version-dataset")(storage_cli.version_dataset)
+    app.command("dvc-plot-data")(storage_cli.dvc_plot_data)
 
 
 _register_commands()
