@@ -239,3 +239,22 @@ def test_trained_checkpoint_beats_twice_chance(params, tmp_path):
     (tmp_path / "chance_report.json").write_text(json.dumps(report, indent=2))
     assert report["meets_min_ratio"], report
     assert not report["at_chance"], report
+
+
+def test_result_converts_to_kfp_metrics(random_result):
+    """The KFP component logs flat_metrics() into Metrics and the confusion into ClassificationMetrics."""
+    from kfp.dsl import ClassificationMetrics, Metrics
+
+    metrics = Metrics(name="metrics")
+    for name, value in random_result.flat_metrics().items():
+        metrics.log_metric(name, value)
+    assert metrics.metadata["accuracy"] == random_result.accuracy
+    assert (
+        "likelihood_accuracy_timestamp" in metrics.metadata
+        and "long_video_likelihood_accuracy" in metrics.metadata
+    )
+    confusion = ClassificationMetrics(name="confusion")
+    confusion.log_confusion_matrix(random_result.confusion_labels, random_result.confusion_matrix)
+    rows = confusion.metadata["confusionMatrix"]["rows"]
+    assert len(rows) == len(random_result.confusion_labels) == 5
+    assert sum(sum(row["row"]) for row in rows) == random_result.metrics["num_questions"]

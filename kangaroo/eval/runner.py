@@ -57,6 +57,40 @@ class EvalResult:
         """Headline mode's confusion: {"labels": [...], "matrix": [[gold x predicted counts]]}."""
         return self.metrics[self.metrics["headline_mode"]]["confusion"]
 
+    @property
+    def confusion_labels(self) -> list[str]:
+        """Letters plus "none" (parse failure): the categories of KFP's ClassificationMetrics."""
+        return list(self.confusion["labels"])
+
+    @property
+    def confusion_matrix(self) -> list[list[int]]:
+        """Square gold x predicted counts (KFP needs a square matrix: the gold "none" row is all zeros)."""
+        rows = [list(row) for row in self.confusion["matrix"]]
+        return rows + [[0] * len(self.confusion_labels)]
+
+    def flat_metrics(self) -> dict[str, float]:
+        """Scalar metrics for KFP's Metrics artifact: headline, both modes, categories, long-video probes."""
+        metrics = self.metrics
+        flat = {
+            "accuracy": metrics["accuracy"],
+            "chance": metrics["chance"],
+            "num_questions": float(metrics["num_questions"]),
+            "num_video_errors": float(metrics["num_video_errors"]),
+            "mean_frames": metrics["frames"]["mean"],
+        }
+        for mode in MODES:
+            if mode not in metrics:
+                continue
+            flat[f"{mode}_accuracy"] = metrics[mode]["accuracy"]
+            for category, entry in metrics[mode]["per_category"].items():
+                flat[f"{mode}_accuracy_{category}"] = entry["accuracy"]
+        if "generation" in metrics:
+            flat["parse_failure_rate"] = metrics["generation"]["parse_failure_rate"]
+        for mode, block in (metrics.get("long_video") or {}).items():
+            if isinstance(block, dict):
+                flat[f"long_video_{mode}_accuracy"] = block["accuracy"]
+        return {name: float(value) for name, value in flat.items()}
+
 
 def code_version() -> str:
     """Package version plus the git commit of the source tree it runs from (when there is one)."""
