@@ -313,3 +313,13 @@ def test_cli_writes_a_corpus_from_params_yaml(tmp_path, project_root):
     assert (
         len(read_jsonl(tmp_path / "images.jsonl")) == 2 and (tmp_path / "questions.jsonl").stat().st_size > 0
     )
+
+
+@pytest.mark.parametrize("num_videos", [12, 40, 200])
+def test_questions_plan_for_any_corpus_size(num_videos):
+    """Clips whose shapes wear many colours still get three distractors (regression: 40 videos crashed)."""
+    from kangaroo.synth.questions import NUM_OPTIONS, write_questions
+
+    for seed in range(3):
+        rows = write_questions(plan_corpus(SynthSettings(num_videos=num_videos, seed=seed)), seed)
+        assert rows and all(len(set(r["options"])) == NUM_OPTIONS for r in rows)
