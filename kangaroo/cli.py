@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from kangaroo.curation import cli as curation_cli
 from kangaroo.errors import KangarooError
 from kangaroo.eval import cli as eval_cli
 from kangaroo.logs import setup_logging
@@ -34,6 +35,8 @@ def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
     app.command("frames")(video_cli.frames)
     app.command("synth")(synth_cli.synth)
+    app.command("curate")(curation_cli.curate)
+    app.command("caption")(curation_cli.caption)
     app.command("evaluate")(eval_cli.evaluate)
     app.command("validate")(quality_cli.validate)
     app.command("model-info")(model_cli.model_info)

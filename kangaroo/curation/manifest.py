@@ -1,0 +1,89 @@
+"""The manifest of inputs (a local folder, recursively, or an S3/MinIO prefix) and its deterministic shards.
+
+Shards are contiguous slices of the sorted input list, so the same inputs and shard size always give the
+same shards on any machine, and every input lands in exactly one shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from kangaroo.errors import KangarooError
+
+DEFAULT_IGNORED_SUFFIXES = (".txt", ".json", ".jsonl", ".md", ".csv", ".yaml", ".yml")
+
+
+class ManifestError(KangarooError):
+    """The input folder or prefix does not exist, is empty, or a shard index is out of range."""
+
+
+def is_s3(source: str) -> bool:
+    return str(source).startswith("s3://")
+
+
+def _keep(name: str, ignored_suffixes: Sequence[str]) -> bool:
+    # Sidecars (captions, ground truth) sit next to videos; hidden files are editor/OS litter.
+    base = name.rsplit("/", 1)[-1]
+    return not base.startswith(".") and not base.lower().endswith(tuple(ignored_suffixes))
+
+
+def list_inputs(
+    source: str | Path, storage_settings=None, ignored_suffixes: Sequence[str] = DEFAULT_IGNORED_SUFFIXES
+) -> list[str]:
+    """Every input file under `source` (folder, recursively, or `s3://bucket/prefix`), sorted.
+
+    Local inputs come back as absolute paths, S3 inputs as `s3://` URLs. Any file that is not a sidecar
+    counts as an input, whatever its suffix: a broken or mislabelled file must show up in the ledger.
+    """
+    source = str(source)
+    if is_s3(source):
+        from kangaroo.storage import ObjectStore
+
+        if storage_settings is None:
+            raise ManifestError(f"{source}: an S3 input needs storage settings (params.storage)")
+        from kangaroo.storage import S3Url
+
+        bucket = S3Url.parse(source).bucket
+        keys = ObjectStore.from_settings(storage_settings).list(source)
+        inputs = sorted(f"s3://{bucket}/{key}" for key in keys if _keep(key, ignored_suffixes))
+    else:
+        root = Path(source)
+        if not root.is_dir():
+            raise ManifestError(f"input folder not found: {root}")
+        inputs = sorted(
+            str(p.resolve())
+            for p in root.rglob("*")
+            if p.is_file()
+            and _keep(p.relative_to(root).as_posix(), ignored_suffixes)
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+    if not inputs:
+        raise ManifestError(f"no input files under {source}")
+    return inputs
+
+
+def input_key(source: str | Path, item: str) -> str:
+    """The input's path relative to the folder or prefix it was listed from (POSIX separators)."""
+    source = str(source)
+    if is_s3(source):
+        prefix = source.rstrip("/") + "/"
+        return item[len(prefix) :] if item.startswith(prefix) else item.split("/", 3)[-1]
+    return Path(item).relative_to(Path(source).resolve()).as_posix()
+
+
+def make_shards(
+    inputs: Sequence[str], shard_size: int | None = None, num_shards: int | None = None
+) -> list[list[str]]:
+    """Contiguous slices of the sorted inputs: `shard_size` items each, or `num_shards` near-equal slices."""
+    ordered = sorted(inputs)
+    if num_shards is not None:
+        # Exactly num_shards slices whose sizes differ by at most one (a fan-out of N tasks expects N).
+        if num_shards < 1:
+            raise ManifestError(f"num_shards must be >= 1, got {num_shards}")
+        base, extra = divmod(len(ordered), num_shards)
+        bounds = [i * base + min(i, extra) for i in range(num_shards + 1)]
+        return [ordered[bounds[i] : bounds[i + 1]] for i in range(num_shards)]
+    if not shard_size or shard_size < 1:
+        raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
+    return [ordered[i : i + shard_size] for i in range(0, len(ordered), shard_size)]

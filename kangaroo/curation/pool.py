@@ -1,0 +1,149 @@
+"""A process pool with a per-item deadline: a worker stuck on one item is killed and replaced, the rest go on.
+
+`multiprocessing.Pool` and `concurrent.futures` cannot cancel a running task, so one pathological video
+(a decoder loop, a gigantic file) would stall a shard forever. Here each worker is a long-lived process
+(so per-process state such as the OCR model loads once) fed one item at a time over its own pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OK, ERROR, TIMEOUT, CRASHED = "ok", "error", "timeout", "crashed"
+
+
+@dataclass
+class Outcome:
+    """What happened to one item: status OK with `value`, or ERROR/TIMEOUT/CRASHED with `error` text."""
+
+    index: int
+    status: str
+    value: Any = None
+    error: str | None = None
+
+
+def _worker_loop(conn: Connection, fn: Callable[[Any], Any]) -> None:
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        index, item = task
+        try:
+            conn.send((index, OK, fn(item), None))
+        except Exception as err:  # noqa: BLE001 - any failure of one item is reported, never fatal
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            conn.send((index, ERROR, None, detail))
+
+
+@dataclass
+class _Worker:
+    process: mp.process.BaseProcess
+    conn: Connection
+    index: int | None = None
+    deadline: float = 0.0
+
+
+class DeadlinePool:
+    """Run `fn(item)` in `workers` processes; each call gets at most `timeout_s` seconds."""
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        workers: int,
+        timeout_s: float,
+        start_method: str,
+        preload: tuple[str, ...] = (),
+    ) -> None:
+        self.fn = fn
+        self.num_workers = max(1, workers)
+        self.timeout_s = timeout_s
+        self.context = mp.get_context(start_method)
+        if start_method == "forkserver":
+            # Preload the worker's modules in the fork server (new workers start in milliseconds), and not
+            # `__main__`, its default: re-importing a caller's unguarded script there would recurse.
+            self.context.set_forkserver_preload(list(preload) or [fn.__module__])
+        self.replaced = 0
+
+    def _start(self) -> _Worker:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker_loop, args=(child, self.fn), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    @staticmethod
+    def _stop(worker: _Worker, kill: bool) -> None:
+        if kill:
+            worker.process.kill()
+        else:
+            try:
+                worker.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        worker.process.join(timeout=10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+
+    def map_unordered(self, items: Iterable[Any]) -> Iterator[Outcome]:
+        """Yield one Outcome per item, in completion order."""
+        pending = list(enumerate(items))
+        pending.reverse()
+        workers = [self._start() for _ in range(min(self.num_workers, len(pending)))]
+        try:
+            while pending or any(w.index is not None for w in workers):
+                for worker in workers:
+                    if worker.index is None and pending:
+                        index, item = pending.pop()
+                        worker.conn.send((index, item))
+                        worker.index, worker.deadline = index, time.monotonic() + self.timeout_s
+                busy = [w for w in workers if w.index is not None]
+                timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+                ready = wait([w.conn for w in busy], timeout=timeout)
+                for position, worker in enumerate(workers):
+                    if worker.index is None:
+                        continue
+                    if worker.conn in ready:
+                        outcome = self._receive(worker)
+                    elif time.monotonic() >= worker.deadline:
+                        outcome = Outcome(
+                            worker.index, TIMEOUT, error=f"no result after {self.timeout_s:g} s"
+                        )
+                    else:
+                        continue
+                    if outcome.status in (TIMEOUT, CRASHED):
+                        log.warning(
+                            "item %d: %s (%s); replacing worker", outcome.index, outcome.status, outcome.error
+                        )
+                        self._stop(worker, kill=True)
+                        workers[position] = self._start()
+                        self.replaced += 1
+                    else:
+                        worker.index = None
+                    yield outcome
+        finally:
+            for worker in workers:
+                self._stop(worker, kill=worker.index is not None)
+
+    @staticmethod
+    def _receive(worker: _Worker) -> Outcome:
+        try:
+            index, status, value, error = worker.conn.recv()
+            return Outcome(index, status, value, error)
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            code = worker.process.exitcode
+            return Outcome(worker.index, CRASHED, error=f"worker process died (exit code {code})")
