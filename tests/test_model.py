@@ -346,3 +346,25 @@ def test_vision_chunking_and_small_frames_give_the_same_features(tiny):
             model.config.vision_frames_per_chunk = 0
     assert whole.shape[0] == 3
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
+
+
+def test_dynamic_rope_scaling_only_changes_positions_beyond_the_native_range():
+    from kangaroo.model.settings import LLMSettings, RopeScalingSettings
+
+    base = profile_settings("tiny")
+    short_llm = LLMSettings(**{**base.llm.model_dump(), "max_position_embeddings": 32})
+    plain, processor = build_model_and_processor(base.model_copy(update={"llm": short_llm}))
+    scaled, _ = build_model_and_processor(
+        base.model_copy(
+            update={"llm": short_llm, "rope_scaling": RopeScalingSettings(rope_type="dynamic", factor=3)}
+        )
+    )
+    assert scaled.config.text_config.rope_parameters["rope_type"] == "dynamic"
+    ids = processor.tokenizer(
+        "the red circle moves left", add_special_tokens=False, return_tensors="pt"
+    ).input_ids
+    long_ids = ids.repeat(1, 10)
+    assert ids.shape[1] < 32 < long_ids.shape[1]
+    with torch.no_grad():
+        torch.testing.assert_close(scaled.eval()(ids).logits, plain.eval()(ids).logits)
+        assert (scaled(long_ids).logits - plain(long_ids).logits).abs().max() > 1e-4

@@ -56,11 +56,25 @@ def _vision_config(settings: ModelSettings, use_pretrained: bool):
     )
 
 
+def _apply_rope_scaling(text_config, settings: ModelSettings):
+    """Extend RoPE as `model.rope_scaling` says; "dynamic" changes nothing for positions below the native
+    maximum, so short-context stages and packed rows of short samples behave exactly as before."""
+    scaling = settings.rope_scaling
+    if scaling.rope_type == "default":
+        return text_config
+    params = dict(getattr(text_config, "rope_parameters", None) or {})
+    params.update(rope_type=scaling.rope_type, factor=scaling.factor)
+    if scaling.rope_type == "yarn":
+        params.setdefault("original_max_position_embeddings", text_config.max_position_embeddings)
+    text_config.rope_parameters = params
+    return text_config
+
+
 def _text_config(settings: ModelSettings, use_pretrained: bool, vocab_size: int):
     if use_pretrained and settings.llm_model:
-        return AutoConfig.from_pretrained(settings.llm_model)
+        return _apply_rope_scaling(AutoConfig.from_pretrained(settings.llm_model), settings)
     m = settings.llm
-    return LlamaConfig(
+    config = LlamaConfig(
         hidden_size=m.hidden_size,
         num_hidden_layers=m.num_hidden_layers,
         num_attention_heads=m.num_attention_heads,
@@ -71,6 +85,7 @@ def _text_config(settings: ModelSettings, use_pretrained: bool, vocab_size: int)
         max_position_embeddings=m.max_position_embeddings,
         tie_word_embeddings=False,
     )
+    return _apply_rope_scaling(config, settings)
 
 
 def _tokenizer(settings: ModelSettings, use_pretrained: bool):
@@ -185,7 +200,10 @@ def build_model_and_processor(
                 )
             if settings.llm_model:
                 model.language_model = AutoModelForCausalLM.from_pretrained(
-                    settings.llm_model, dtype=dtype, attn_implementation=settings.attn_implementation
+                    settings.llm_model,
+                    config=config.text_config,  # carries the RoPE scaling
+                    dtype=dtype,
+                    attn_implementation=settings.attn_implementation,
                 )
         except OSError as err:
             raise ModelBuildError(

@@ -2,6 +2,8 @@
 
 from typing import Literal
 
+from pydantic import Field
+
 from kangaroo.settings_base import Section
 
 
@@ -30,12 +32,20 @@ class LLMSettings(Section):
     max_position_embeddings: int = 8192
 
 
+class RopeScalingSettings(Section):
+    """RoPE extension of the LLM beyond its native positions (long-video tuning: ~22K on an 8K Llama-3)."""
+
+    rope_type: Literal["default", "linear", "dynamic", "yarn"] = "default"
+    factor: float = Field(1.0, ge=1.0)
+
+
 class ModelSettings(Section):
     vision_model: str = ""  # hub id or local path of pretrained vision weights; "" = fresh init
     llm_model: str = ""  # hub id or local path of the pretrained LLM; "" = fresh init
     tokenizer: str = ""  # "" = the LLM's tokenizer, or the built-in tiny BPE when there is no LLM path
     vision: VisionSettings = VisionSettings()
     llm: LLMSettings = LLMSettings()
+    rope_scaling: RopeScalingSettings = RopeScalingSettings()
     tiny_vocab_size: int = 1024
     image_size: int = 64  # processor default square frame size (stages may override per call)
     vision_feature_layer: int = -1
