@@ -22,6 +22,20 @@ def clips(tmp_path_factory) -> dict[str, object]:
         "bframes": write_index_clip(folder / "bframes.mp4", 150, fps=30, gop=60, bframes=3, textured=True),
         "vfr": write_index_clip(folder / "vfr.mp4", len(VFR_TIMES), frame_times=VFR_TIMES, gop=12, bframes=2),
         "mkv": write_index_clip(folder / "long_gop.mkv", 120, fps=24, gop=120, bframes=3, textured=True),
+        # other codecs on the seek path (MPEG-4 Part 2 with B-frames, VP9) and one on the sequential path
+        "mpeg4": write_index_clip(folder / "mpeg4.mp4", 90, gop=30, codec="mpeg4", bframes=2, textured=True),
+        "vp9": write_index_clip(
+            folder / "vp9.webm",
+            90,
+            gop=30,
+            codec="libvpx-vp9",
+            bframes=0,
+            textured=True,
+            options={"deadline": "realtime", "cpu-used": "8"},
+        ),  # fmt: skip
+        "mpeg2_ts": write_index_clip(
+            folder / "mpeg2.ts", 90, gop=30, codec="mpeg2video", bframes=2, textured=True
+        ),
     }
 
 
@@ -46,16 +60,29 @@ def test_vfr_timestamps_are_the_real_presentation_times(clips):
     np.testing.assert_allclose(clip.timestamps, VFR_TIMES[expected], atol=2e-5)
 
 
-@pytest.mark.parametrize("name", ["bframes", "mkv"])
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
-def test_sampled_frames_equal_the_sequential_reference(clips, name, backend):
+@pytest.mark.parametrize(
+    ("name", "backend", "decoder_threads"),
+    [
+        ("bframes", "pyav", 1),
+        ("bframes", "pyav", 2),  # FFmpeg frame threads combined with non-reference skipping
+        ("bframes", "decord", 1),
+        ("mkv", "pyav", 1),
+        ("mkv", "decord", 1),
+        ("mpeg4", "pyav", 1),
+        ("vp9", "pyav", 1),
+        ("mpeg2_ts", "auto", 1),
+    ],
+)
+def test_sampled_frames_equal_the_sequential_reference(clips, name, backend, decoder_threads):
     reference, _ = reference_frames(clips[name])
-    settings = VideoSettings(backend=backend, decode_workers=2)
+    settings = VideoSettings(backend=backend, decode_workers=2, decoder_threads=decoder_threads)
     with open_video(clips[name], settings) as video:
-        assert video.num_frames == len(reference)
+        count = video.num_frames
+        assert count == len(reference)
         # sparse, unsorted, repeated and backward requests across several GOPs
-        times = video.timestamps[[149 % len(reference), 3, 61, 59, 60, 3, 118, 0, 30]]
-        clip = video.sample_at(times)
+        picks = [count - 1, 3, 61, 59, 60, 3, count - 2, 0, 30, count // 2, count // 2 + 1]
+        clip = video.sample_at(video.timestamps[picks])
+    assert clip.indices.tolist() == picks
     assert isinstance(clip, SampledFrames)
     for frame, index in zip(clip.frames, clip.indices, strict=True):
         assert mean_abs_diff(frame, reference[index]) == 0.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -43,12 +43,21 @@ def check_deadline(deadline: float) -> None:
 class FrameIndex:
     """pts: int64 [N] presentation timestamps in stream time-base units (sorted); timestamps: float64 [N]
     seconds; keyframes: int64 [K] frame indices of keyframes (empty when not seekable); seekable: frames
-    are addressed by PTS with keyframe seeks, else by decode ordinal."""
+    are addressed by PTS with keyframe seeks, else by decode ordinal; decode_position: int64 [N] packet
+    ordinal (decode order) of each frame, empty when not seekable."""
 
     pts: np.ndarray
     timestamps: np.ndarray
     keyframes: np.ndarray
     seekable: bool
+    decode_position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def frame_of_pts(self, pts: int | None) -> int | None:
+        """Frame index with exactly this PTS, or None."""
+        if pts is None:
+            return None
+        position = int(np.searchsorted(self.pts, pts))
+        return position if position < len(self.pts) and self.pts[position] == pts else None
 
     @property
     def num_frames(self) -> int:
@@ -83,12 +92,14 @@ def index_from_packets(container, stream, deadline: float) -> FrameIndex | None:
     if not pts_list or not key_pts:
         return None
     pts = np.asarray(pts_list, np.int64)
-    order = np.sort(pts)
+    decode_position = np.argsort(pts, kind="stable")  # display rank -> packet ordinal
+    order = pts[decode_position]
     if np.any(np.diff(order) == 0):
         return None  # duplicate PTS: frames could not be told apart
     keyframes = np.searchsorted(order, np.asarray(key_pts, np.int64))
     start = min(stream.start_time if stream.start_time is not None else 0, int(order[0]))
-    return FrameIndex(order, _seconds(order, stream.time_base, start), np.unique(keyframes), True)
+    seconds = _seconds(order, stream.time_base, start)
+    return FrameIndex(order, seconds, np.unique(keyframes), True, decode_position.astype(np.int64))
 
 
 def probe_ordinals(count: int) -> list[int]:

@@ -80,27 +80,38 @@ def _decode_runs(
     deadline: float,
     timeout_s: float,
 ) -> dict[int, np.ndarray]:
+    """Decode each run: seek to its keyframe, feed packets up to the last one a wanted frame needs (in
+    decode order), skipping non-reference frames that are not wanted, then drain the decoder so the wanted
+    frames come out without decoding the frames that follow them."""
     container, stream = open_stream(path, decoder_threads, timeout_s)
+    context = stream.codec_context
     out: dict[int, np.ndarray] = {}
     try:
         _prime_decoder(container, stream)
         for keyframe, frames in runs:
             wanted = {int(index.pts[frame]): frame for frame in frames}
-            last_pts = max(wanted)
-            container.seek(int(index.pts[keyframe]), stream=stream, backward=True, any_frame=False)
-            done = False
+            last_packet = max(int(index.decode_position[frame]) for frame in frames)
+            keyframe_pts = int(index.pts[keyframe])
+            container.seek(keyframe_pts, stream=stream, backward=True, any_frame=False)
             for packet in container.demux(stream):
                 check_deadline(deadline)
-                for frame in packet.decode():
-                    if frame.is_corrupt and frame.pts is not None and frame.pts >= index.pts[keyframe]:
-                        raise IndexMismatch(f"decoder flagged frame at pts {frame.pts} corrupt after a seek")
+                frame_index = index.frame_of_pts(packet.pts)
+                # Non-reference frames nobody asked for are never needed to decode the wanted ones.
+                context.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                decoded = packet.decode()
+                is_last = frame_index is not None and index.decode_position[frame_index] == last_packet
+                if is_last or packet.size == 0:
+                    decoded += context.decode(None)  # drain: the wanted frames leave the reorder buffer
+                for frame in decoded:
                     if frame.pts in wanted:
+                        if frame.is_corrupt:
+                            raise IndexMismatch(
+                                f"decoder flagged frame at pts {frame.pts} corrupt after a seek"
+                            )
                         out[wanted.pop(frame.pts)] = convert(frame)
-                    if not wanted or (frame.pts is not None and frame.pts > last_pts):
-                        done = True
-                        break
-                if done:
+                if is_last or packet.size == 0 or not wanted:
                     break
+            context.skip_frame = "DEFAULT"
             if wanted:
                 raise IndexMismatch(f"frames {sorted(wanted.values())} not produced after seek")
     finally:
