@@ -14,6 +14,7 @@ from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
 from kangaroo.storage import cli as storage_cli
 from kangaroo.synth import cli as synth_cli
+from kangaroo.train import cli as train_cli
 from kangaroo.video import cli as video_cli
 
 app = typer.Typer(
@@ -35,6 +36,8 @@ def _register_commands() -> None:
     # One line per subcommand; each package keeps its command in its own cli.py.
     app.command("frames")(video_cli.frames)
     app.command("synth")(synth_cli.synth)
+    app.command("train")(train_cli.train)
+    app.command("plan-memory")(train_cli.plan_memory)
     app.command("curate")(curation_cli.curate)
     app.command("caption")(curation_cli.caption)
     app.command("evaluate")(eval_cli.evaluate)

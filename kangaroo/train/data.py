@@ -3,7 +3,8 @@
 Sources (StageSettings.sources):
 
 - ``images``: ``CORPUS/images.jsonl`` train-split rows, one frame each, "Describe the image." -> caption.
-- ``captions``: ``DATASET/dataset.jsonl`` (the captioned, gated dataset), "Describe the video." -> caption.
+- ``captions``: ``DATASET/dataset.jsonl`` (the captioned, gated dataset), "Describe the video." -> caption;
+  clips behind eval-split questions of the corpus are left out (their captions would leak the answers).
 - ``qa``: ``CORPUS/questions.jsonl`` rows of the **train** split only (the eval split is held out), rendered
   with the evaluation prompt (question + lettered options) -> "(B) option text", so the answer carries both
   the letter a generation-mode scorer extracts and the option text a likelihood-mode scorer ranks.
@@ -133,8 +134,11 @@ def list_raw_samples(
                     )
         elif source == "captions":
             folder = _require(dataset_dir, "--dataset", "captions")
+            held_out = held_out_videos(corpus_dir)
             for row in read_jsonl(folder / "dataset.jsonl"):
                 key = row.get("key") or row["video"]
+                if Path(key).name in held_out or Path(row["video"]).name in held_out:
+                    continue  # a clip the evaluation asks about: its caption would leak the answers
                 samples.append(
                     RawSample(
                         "captions", key, resolve(folder, row["video"]), False, DESCRIBE_VIDEO, row["caption"]
@@ -152,6 +156,14 @@ def list_raw_samples(
                         RawSample("qa", row["question_id"], resolve(folder, row["video"]), False, user, reply)
                     )
     return samples
+
+
+def held_out_videos(corpus_dir: Path | None) -> set[str]:
+    """File names of the videos behind eval-split questions (kept out of every training source)."""
+    questions = corpus_dir / "questions.jsonl" if corpus_dir else None
+    if questions is None or not questions.is_file():
+        return set()
+    return {Path(row["video"]).name for row in read_jsonl(questions) if row.get("split") == "eval"}
 
 
 def _require(folder: Path | None, flag: str, source: str) -> Path:

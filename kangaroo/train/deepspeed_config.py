@@ -12,7 +12,10 @@ from kangaroo.train.settings import StageSettings
 RANK_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
-def deepspeed_config(stage: StageSettings, world_size: int) -> dict[str, Any]:
+DEEPSPEED_DEFAULT_BUCKET = 500_000_000
+
+
+def deepspeed_config(stage: StageSettings, world_size: int, num_parameters: int) -> dict[str, Any]:
     """The `deepspeed.initialize(config=...)` dict for one stage on `world_size` ranks.
 
     Micro-batch = one packed row per rank; gradient accumulation from the stage's token batch. The optimizer
@@ -20,8 +23,13 @@ def deepspeed_config(stage: StageSettings, world_size: int) -> dict[str, Any]:
     build of DeepSpeed's CPU Adam), so the config holds no `optimizer`/`scheduler` section.
     """
     zero: dict[str, Any] = {"stage": stage.zero_stage}
+    bucket = stage.zero_bucket_elements or max(1, min(DEEPSPEED_DEFAULT_BUCKET, num_parameters))
+    if stage.zero_stage >= 1:
+        zero.update(reduce_bucket_size=bucket, allgather_bucket_size=bucket)
     if stage.zero_stage >= 2:
         zero.update(overlap_comm=False, contiguous_gradients=True, reduce_scatter=True)
+    if stage.zero_stage == 3:
+        zero.update(stage3_prefetch_bucket_size=bucket)
     if stage.offload_optimizer and stage.zero_stage >= 1:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if stage.offload_params:

@@ -88,6 +88,8 @@ def train_stage(
     if not dist.is_initialized():
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()
+    if params.train.torch_threads:
+        torch.set_num_threads(params.train.torch_threads)
     seed_everything(params.train.seed)
     if params.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -123,8 +125,12 @@ def train_stage(
     # ---- engine: optimizer + schedule + DeepSpeed ----
     optimizer = build_optimizer(model, stage)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage, total_steps))
+    num_parameters = sum(p.numel() for p in model.parameters())
     engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(stage, world_size)
+        model=model,
+        optimizer=optimizer,
+        lr_scheduler=scheduler,
+        config=deepspeed_config(stage, world_size, num_parameters),
     )
     pixel_dtype = torch.bfloat16 if engine.bfloat16_enabled() else torch.float32
     pad_id = processor.tokenizer.pad_token_id

@@ -52,6 +52,9 @@ class StageSettings(Section):
     offload_optimizer: bool = False
     offload_params: bool = False  # ZeRO-3 only
     gradient_checkpointing: bool = False
+    # ZeRO communication buckets (elements). None = min(DeepSpeed's 5e8, the model's parameter count): the
+    # 5e8 default allocates ~2 GB per bucket, which dominates a step of a tiny CPU model.
+    zero_bucket_elements: int | None = Field(None, gt=0)
     checkpoint_every: int = Field(0, ge=0)  # optimizer steps between checkpoints; 0 = only at the end
     keep_checkpoints: int = Field(2, ge=1)
     packing: bool = True
@@ -85,6 +88,7 @@ class TrainSettings(Section):
     seed: int = 0
     log_every: int = Field(1, ge=1)  # optimizer steps between metrics.jsonl rows
     deterministic: bool = True  # torch deterministic algorithms: resume reproduces the loss sequence
+    torch_threads: int = Field(0, ge=0)  # intra-op threads per rank; 0 = torch's default
     # Memory planner: the node shape the paper profile plans for, and the accelerator memory per GPU.
     plan_gpus_per_node: int = Field(8, ge=1)
     plan_num_nodes: int = Field(1, ge=1)

@@ -1,0 +1,106 @@
+"""`kangaroo train` (one curriculum stage) and `kangaroo plan-memory` (what each stage needs per GPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kangaroo.cli_options import Overrides, ParamsFile, Profile, resolve_params
+
+
+def train(
+    stage: Annotated[
+        str,
+        typer.Option(
+            "--stage",
+            help="Curriculum stage: image_text_pretrain, video_text_pretrain, pretrain_refinement, "
+            "instruction_tuning or long_video_tuning (a block under train.stages in params.yaml).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Stage output folder: model/ (HF folder + processor), checkpoints/, metrics.jsonl, "
+            "tensorboard/, summary.json.",
+        ),
+    ],
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            help="Sample corpus folder (from `kangaroo synth` or the same layout): images.jsonl feeds the "
+            "`images` source, questions.jsonl (train split only) the `qa` source.",
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help="Captioned dataset folder holding dataset.jsonl (from `kangaroo caption`): the `captions` "
+            "source.",
+        ),
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="Model to start from: a model folder (or a stage output folder holding model/), or 'none' "
+            "for fresh weights from the model: block. Default: the stage's init_from (previous stage's "
+            "OUT/../<previous stage>/model).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the newest checkpoint in the checkpoint folder.")
+    ] = False,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Override the stage's optimizer-step budget.")
+    ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option("--checkpoints", help="DeepSpeed checkpoint folder (default OUT/checkpoints)."),
+    ] = None,
+    dataset_version: Annotated[
+        str | None,
+        typer.Option("--dataset-version", help="Dataset version (DVC md5) recorded in summary.json."),
+    ] = None,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Train one curriculum stage with DeepSpeed (single process, torchrun or the deepspeed launcher)."""
+    from kangaroo.train.loop import train_stage
+
+    params = resolve_params(params_file, profile, overrides)
+    train_stage(
+        params,
+        stage,
+        out,
+        corpus_dir=corpus,
+        dataset_dir=dataset,
+        init=init,
+        resume=resume,
+        max_steps=max_steps,
+        checkpoint_dir=checkpoints,
+        dataset_version=dataset_version,
+    )
+
+
+def plan_memory(
+    gpus_per_node: Annotated[
+        int | None, typer.Option("--gpus-per-node", help="Default: train.plan_gpus_per_node.")
+    ] = None,
+    num_nodes: Annotated[int | None, typer.Option("--nodes", help="Default: train.plan_num_nodes.")] = None,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Per stage: DeepSpeed's model-state estimate per GPU for ZeRO-2/3 plus activations for its frames."""
+    from kangaroo.train.memory_plan import plan_memory as plan
+    from kangaroo.train.memory_plan import render_plan
+
+    params = resolve_params(params_file, profile, overrides)
+    rows = plan(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
+    render_plan(rows, params)

@@ -1,0 +1,153 @@
+"""Entry point the KFP component and the CLI share: run one stage in this process, or spawn `torchrun`.
+
+Inside a launcher (torchrun, the deepspeed launcher, a PyTorchJob pod: RANK/WORLD_SIZE set) or with one GPU
+the stage runs in this process. With several GPUs and no launcher, `torchrun --nproc_per_node` is spawned
+on `kangaroo train` with the same arguments, and its summary.json is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kangaroo.config import Params
+
+log = logging.getLogger(__name__)
+
+
+def run_stage(
+    params: Params,
+    stage: str,
+    out_dir: str | Path,
+    corpus_dir: str | Path | None = None,
+    dataset_dir: str | Path | None = None,
+    init_from: str | None = None,
+    enabled: bool = True,
+    resume: bool = True,
+    checkpoint_root: str | Path | None = None,
+    num_gpus: int = 1,
+    num_nodes: int = 1,
+    dataset_version: str | None = None,
+    max_steps: int | None = None,
+) -> dict[str, Any]:
+    """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
+    CHECKPOINT_ROOT/<stage> (default OUT/checkpoints), resuming from the newest one (pre-empted pods).
+
+    enabled=False passes the init model through unchanged (a stage skipped in this run).
+    """
+    out = Path(out_dir)
+    if not enabled:
+        return pass_through(stage, init_from, out)
+    checkpoint_dir = Path(checkpoint_root) / stage if checkpoint_root else None
+    under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if num_gpus > 1 and not under_launcher:
+        return spawn_torchrun(
+            params,
+            stage,
+            out,
+            corpus_dir,
+            dataset_dir,
+            init_from,
+            resume,
+            checkpoint_dir,
+            num_gpus,
+            dataset_version,
+            max_steps,
+        )
+    if num_nodes > 1 and not under_launcher:
+        log.warning("num_nodes=%d but no launcher environment: running on this node only", num_nodes)
+    from kangaroo.train.loop import train_stage
+
+    return train_stage(
+        params,
+        stage,
+        out,
+        corpus_dir=Path(corpus_dir) if corpus_dir else None,
+        dataset_dir=Path(dataset_dir) if dataset_dir else None,
+        init=init_from,
+        resume=resume,
+        max_steps=max_steps,
+        checkpoint_dir=checkpoint_dir,
+        dataset_version=dataset_version,
+    )
+
+
+def pass_through(stage: str, init_from: str | None, out: Path) -> dict[str, Any]:
+    """Copy the init model to OUT/model and write a summary saying the stage was skipped."""
+    from kangaroo.train.errors import TrainInputError
+
+    if not init_from:
+        raise TrainInputError(f"stage {stage} is disabled but no init model was given to pass through")
+    source = Path(resolve_init_folder(init_from))
+    shutil.copytree(source, out / "model", dirs_exist_ok=True)
+    summary = {"stage": stage, "skipped": True, "init": str(source), "steps": 0}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def resolve_init_folder(path: str) -> str:
+    folder = Path(path)
+    return str(folder / "model") if (folder / "model" / "config.json").is_file() else str(folder)
+
+
+def spawn_torchrun(
+    params: Params,
+    stage: str,
+    out: Path,
+    corpus_dir,
+    dataset_dir,
+    init_from,
+    resume,
+    checkpoint_dir,
+    num_gpus: int,
+    dataset_version,
+    max_steps,
+) -> dict[str, Any]:
+    """Run `kangaroo train` under `torchrun --nproc_per_node num_gpus` with these exact params."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=out, delete=False) as handle:
+        tree = params.model_dump(mode="json")
+        profile = tree["profile"]
+        yaml.safe_dump({**tree, "profiles": {profile: {}}}, handle)
+        params_file = handle.name
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={num_gpus}",
+        str(Path(sys.executable).with_name("kangaroo")),
+        "train",
+        "--stage",
+        stage,
+        "--params",
+        params_file,
+        "--profile",
+        profile,
+        "--out",
+        str(out),
+    ]
+    for flag, value in (
+        ("--corpus", corpus_dir),
+        ("--dataset", dataset_dir),
+        ("--init", init_from),
+        ("--checkpoints", checkpoint_dir),
+        ("--dataset-version", dataset_version),
+        ("--max-steps", max_steps),
+    ):
+        if value is not None:
+            command += [flag, str(value)]
+    if resume:
+        command.append("--resume")
+    log.info("launching %s", " ".join(command))
+    subprocess.run(command, check=True)
+    return json.loads((out / "summary.json").read_text())
