@@ -75,3 +75,10 @@ minio-remote: setup
 	  $(BIN)/dvc remote modify --local minio secret_access_key "$(MINIO_SECRET_KEY)"; fi
 	@if [ -n "$(MINIO_DEFAULT)" ]; then $(BIN)/dvc remote default --local minio; fi
 	$(BIN)/dvc remote list
+
+# ---- Kubernetes (docs/kubernetes.md) ----------------------------------------------------------------------
+# The git-ignored inputs of manifests/base: a copy of params.yaml (params ConfigMap) and minio.env (random
+# MinIO credentials, created once). Then: kubectl apply -k manifests/overlays/<local|gpu>
+.PHONY: manifests-config
+manifests-config: setup
+	$(BIN)/python -m kangaroo.k8s.manifest_inputs --repo .

@@ -3,6 +3,8 @@ the PyTorchJob generator and the manifests' tests, so pool names and taints live
 
 from typing import Literal
 
+from pydantic import Field
+
 from kangaroo.settings_base import Section
 
 
@@ -33,5 +35,12 @@ class ClusterSettings(Section):
     checkpoint_pvc: str = "kangaroo-checkpoints"
     checkpoint_mount: str = "/mnt/checkpoints"
     retries: int = 2  # pre-emptible GPU nodes: a killed stage resumes from its last checkpoint
+    params_configmap: str = "kangaroo-params"
+    run_as_user: int = Field(10001, gt=0)  # the image's non-root user
+    training_priority_class: str = ""  # "" = no PriorityClass (clusters without manifests/overlays/gpu)
+    curation_priority_class: str = ""
+    pytorchjob_poll_s: float = Field(30.0, gt=0)
+    pytorchjob_timeout_s: float = Field(259200.0, gt=0)
+    pytorchjob_ttl_s: int = Field(86400, ge=0)
     cpu_pool: NodePool = NodePool()
     gpu_pool: NodePool = NodePool()
