@@ -31,7 +31,10 @@ class ClusterSettings(Section):
     service_account: str = "kangaroo-pipeline-runner"
     minio_secret: str = "kangaroo-minio"
     # Secret key -> environment variable the storage module and DVC read.
-    minio_secret_env: dict[str, str] = {"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}
+    minio_secret_env: dict[str, str] = {
+        "accesskey": "AWS_ACCESS_KEY_ID",
+        "secretkey": "AWS_SECRET_ACCESS_KEY",
+    }
     checkpoint_pvc: str = "kangaroo-checkpoints"
     checkpoint_mount: str = "/mnt/checkpoints"
     retries: int = 2  # pre-emptible GPU nodes: a killed stage resumes from its last checkpoint
