@@ -58,6 +58,8 @@ def test_forward_backward_reaches_every_module_group(tiny):
     for name, module in model.module_groups().items():
         grads = [p.grad.abs().sum() for p in module.parameters() if p.grad is not None]
         assert grads and sum(grads) > 0, f"no gradient reaches {name}"
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not unused, f"parameters without gradient (DDP/ZeRO would flag them): {unused}"
     model.zero_grad()
     model.eval()
 
@@ -368,3 +370,24 @@ def test_dynamic_rope_scaling_only_changes_positions_beyond_the_native_range():
     with torch.no_grad():
         torch.testing.assert_close(scaled.eval()(ids).logits, plain.eval()(ids).logits)
         assert (scaled(long_ids).logits - plain(long_ids).logits).abs().max() > 1e-4
+
+
+def test_text_only_training_batch_still_touches_every_visual_parameter(tiny):
+    """Mixed image/video/text batches across ranks must run the same modules (no ZeRO-3/DDP hang)."""
+    model, processor = tiny
+    batch = processor(qa())  # no video
+    assert "pixel_values" not in batch
+    model.train()
+    try:
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        with torch.no_grad():
+            model.eval()
+            torch.testing.assert_close(model(**batch).loss, loss.detach())  # the idle pass adds exactly zero
+        for group in ("vision", "temporal", "patchify", "projector"):
+            for name, p in model.module_groups()[group].named_parameters():
+                assert p.grad is not None and not p.grad.any(), f"{group}.{name}"
+    finally:
+        model.zero_grad()
+        model.eval()

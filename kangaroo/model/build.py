@@ -42,18 +42,29 @@ class ModelBuildError(KangarooError):
 def _vision_config(settings: ModelSettings, use_pretrained: bool):
     if use_pretrained and settings.vision_model:
         config = AutoConfig.from_pretrained(settings.vision_model)
-        return getattr(config, "vision_config", config)  # full CLIP/SigLIP checkpoints: take the vision half
+        # full CLIP/SigLIP checkpoints: take the vision half
+        return _without_pooling_head(getattr(config, "vision_config", config))
     v = settings.vision
     if v.model_type not in CONFIG_MAPPING:
         raise ModelBuildError(f"model.vision.model_type: unknown vision config type {v.model_type!r}")
-    return CONFIG_MAPPING[v.model_type](
-        hidden_size=v.hidden_size,
-        num_hidden_layers=v.num_hidden_layers,
-        num_attention_heads=v.num_attention_heads,
-        intermediate_size=v.intermediate_size,
-        patch_size=v.patch_size,
-        image_size=v.image_size,
+    return _without_pooling_head(
+        CONFIG_MAPPING[v.model_type](
+            hidden_size=v.hidden_size,
+            num_hidden_layers=v.num_hidden_layers,
+            num_attention_heads=v.num_attention_heads,
+            intermediate_size=v.intermediate_size,
+            patch_size=v.patch_size,
+            image_size=v.image_size,
+        )
     )
+
+
+def _without_pooling_head(vision_config):
+    """SigLIP's attention-pooling head makes the image embedding; a video LLM reads patch tokens only, and
+    weights that never get gradients would make DDP/ZeRO complain about unused parameters."""
+    if hasattr(vision_config, "vision_use_head"):
+        vision_config.vision_use_head = False
+    return vision_config
 
 
 def _apply_rope_scaling(text_config, settings: ModelSettings):
@@ -165,11 +176,9 @@ def _reinit_connector(model: KangarooForConditionalGeneration) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _load_vision_tower(path: str, dtype: torch.dtype, attn: str) -> nn.Module:
-    config = AutoConfig.from_pretrained(path)
-    vision_config = getattr(config, "vision_config", config)
+def _load_vision_tower(path: str, vision_config, dtype: torch.dtype, attn: str) -> nn.Module:
     model_class = MODEL_MAPPING[type(vision_config)]
-    return model_class.from_pretrained(path, dtype=dtype, attn_implementation=attn)
+    return model_class.from_pretrained(path, config=vision_config, dtype=dtype, attn_implementation=attn)
 
 
 def build_model_and_processor(
@@ -196,7 +205,7 @@ def build_model_and_processor(
         try:
             if settings.vision_model:
                 model.vision_tower = _load_vision_tower(
-                    settings.vision_model, dtype, settings.attn_implementation
+                    settings.vision_model, config.vision_config, dtype, settings.attn_implementation
                 )
             if settings.llm_model:
                 model.language_model = AutoModelForCausalLM.from_pretrained(

@@ -18,7 +18,8 @@ class KangarooConfig(PreTrainedConfig):
     Args:
         vision_config: vision encoder config (dict with `model_type`, or a config object).
         text_config: causal LM config.
-        vision_feature_layer: which hidden state of the vision encoder feeds the connector (-1 = last layer).
+        vision_feature_layer: -1 = the encoder's final output (with its final LayerNorm); otherwise the index
+            into `hidden_states` (pre-norm, LLaVA uses -2; the final norm then sits unused).
         vision_frames_per_chunk: frames per vision-encoder forward (0 = all at once); bounds activation memory
             for long videos without changing results.
         temporal_embed_dim: number of sinusoidal features computed from each frame's timestamp.

@@ -118,9 +118,10 @@ class EvaAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         n, length, width = x.shape
-        q = F.linear(x, self.q_proj.weight, self.q_bias)
+        # = EVA's F.linear(x, q_proj.weight, q_bias); calling the submodule keeps ZeRO-3's per-module gather
+        q = self.q_proj(x) + self.q_bias
         k = self.k_proj(x)
-        v = F.linear(x, self.v_proj.weight, self.v_bias)
+        v = self.v_proj(x) + self.v_bias
         q, k, v = (t.view(n, length, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         cos, sin = cos.to(q.dtype), sin.to(q.dtype)
         q = torch.cat([q[:, :, :1], q[:, :, 1:] * cos + _rotate_half_interleaved(q[:, :, 1:]) * sin], dim=2)

@@ -3,8 +3,8 @@
 Data flow and tensor shapes (N = frames in the batch = sum of frames per video, P = patch size,
 h = H / P, w = W / P, C = vision width, kt x ks x ks = patchify factors, D = LLM width):
 
-1. `pixel_values` [N, 3, H, W] -> vision encoder -> hidden state `vision_feature_layer`
-   [N, h*w (+1 CLS), C]; the CLS token, if the encoder has one, is dropped -> [N, h, w, C].
+1. `pixel_values` [N, 3, H, W] -> vision encoder -> `last_hidden_state` (vision_feature_layer -1) or
+   `hidden_states[vision_feature_layer]` [N, h*w (+1 CLS), C]; a CLS token is dropped -> [N, h, w, C].
 2. `frame_timestamps` [N] (seconds since the start of each video) -> sinusoids over seconds
    [N, temporal_embed_dim] -> Linear -> [N, C], added to every patch token of that frame (before patchify,
    as in the paper's figure). The embedding depends on time, never on a frame's index.
@@ -174,12 +174,17 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
         extra = {}
         if native is not None and tuple(pixel_values.shape[-2:]) != (native, native):
             extra["interpolate_pos_encoding"] = True
+        layer = self.config.vision_feature_layer
         outputs = []
         for start in range(0, pixel_values.shape[0], chunk):
             result = self.vision_tower(
-                pixel_values[start : start + chunk], output_hidden_states=True, return_dict=True, **extra
+                pixel_values[start : start + chunk],
+                output_hidden_states=layer != -1,
+                return_dict=True,
+                **extra,
             )
-            hidden = result.hidden_states[self.config.vision_feature_layer]
+            # -1: the encoder's output with its final LayerNorm, so every vision weight is used and trained
+            hidden = result.last_hidden_state if layer == -1 else result.hidden_states[layer]
             if hidden.shape[1] == h * w + 1:  # drop the CLS token
                 hidden = hidden[:, 1:]
             outputs.append(hidden)
@@ -200,6 +205,19 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             )
         merged = [self.patchify(video) for video in torch.split(features, counts, dim=0)]
         return self.projector(torch.cat(merged, dim=0))
+
+    def _idle_visual_path(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
+        """A zero-weighted pass over one blank frame for text-only training batches.
+
+        Every rank then runs the same modules with the same collectives (ZeRO-3 gathers, DDP gradient
+        buckets), so a text-only batch on one rank cannot hang ranks that got videos; gradients are zero.
+        """
+        size = getattr(self.config.vision_config, "image_size", None) or 2 * self.config.vision_patch_size
+        blank = inputs_embeds.new_zeros((1, 3, size, size))
+        features = self.get_video_features(
+            blank, blank.new_zeros(1), torch.ones(1, dtype=torch.long, device=blank.device)
+        )
+        return 0.0 * features.sum()
 
     # ----- forward -----
     def forward(
@@ -251,6 +269,8 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             inputs_embeds = inputs_embeds.masked_scatter(
                 placeholder.unsqueeze(-1).to(inputs_embeds.device), visual.to(inputs_embeds.dtype)
             )
+        elif self.training and input_ids is not None:
+            inputs_embeds = inputs_embeds + self._idle_visual_path(inputs_embeds)
 
         if position_ids is not None and cache is None and is_packed(position_ids):
             if attention_mask is not None and attention_mask.ndim == 2:
