@@ -114,3 +114,36 @@ def test_repro_synth_then_noop(project_copy):
     params["synth"]["num_videos"] = 11
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert "modified:           synth" in dvc("status", "synth", cwd=repo, env=env)
+
+
+def test_training_curves_and_metrics_show(tmp_path):
+    """`kangaroo dvc-plot-data` output and summary.json are what `dvc plots/metrics show` read."""
+    from kangaroo.storage.plots import jsonl_to_json
+
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    for name in ("dvc.yaml", ".dvc/config", "params.yaml"):
+        shutil.copy(ROOT / name, repo / name)
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    for i, name in enumerate(TRAIN_STAGES):
+        folder = repo / "data" / "models" / name
+        folder.mkdir(parents=True)
+        rows = [{"step": step, "loss": 5.0 - i - 0.1 * step, "lr": 1e-3} for step in range(1, 4)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        assert jsonl_to_json(folder / "metrics.jsonl") == folder / "metrics.json"
+        assert json.loads((folder / "metrics.json").read_text()) == rows
+        (folder / "summary.json").write_text(json.dumps({"final_loss": rows[-1]["loss"], "steps": 3}))
+    (repo / "data" / "eval").mkdir()
+    (repo / "data" / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.61, "chance": 0.25}))
+
+    metrics = json.loads(dvc("metrics", "show", "--json", cwd=repo, env=env))
+    by_file = next(iter(metrics.values()))["data"]
+    assert by_file["data/eval/metrics.json"]["data"]["accuracy"] == 0.61
+    assert by_file["data/models/long_video_tuning/summary.json"]["data"]["steps"] == 3
+
+    plots = json.loads(dvc("plots", "show", "--json", cwd=repo, env=env))
+    assert not plots.get("errors"), plots["errors"]
+    values = plots["data"]["training_loss"][0]["content"]["data"]["values"]  # the one 5-curve chart
+    assert len(values) == 5 * 3
+    assert {v["filename"].split("/")[0] for v in values} == set(TRAIN_STAGES)

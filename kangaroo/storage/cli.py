@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,6 @@ from typing import Annotated
 import typer
 
 from kangaroo.cli_options import Overrides, ParamsFile, Profile, resolve_params
-from kangaroo.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +44,7 @@ def dvc_plot_data(
     ] = None,
 ) -> None:
     """Rewrite a JSONL log as one JSON list: `dvc plots` reads JSON, CSV and YAML but not JSONL."""
-    out = out or jsonl.with_suffix(".json")
-    try:
-        rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError) as err:
-        raise StorageError(f"{jsonl}: not a readable JSONL file ({err})") from err
-    out.write_text(json.dumps(rows) + "\n")
-    log.info("%s: %d rows -> %s", jsonl, len(rows), out)
+    from kangaroo.storage.plots import jsonl_to_json
+
+    written = jsonl_to_json(jsonl, out)
+    log.info("%s -> %s", jsonl, written)
