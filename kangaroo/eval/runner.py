@@ -27,7 +27,7 @@ import kangaroo
 from kangaroo.eval.benchmarks import LETTERS, BenchmarkSpec, MCQuestion, load_benchmark
 from kangaroo.eval.letters import extract_letter
 from kangaroo.eval.metrics import mode_metrics, subset_metrics
-from kangaroo.eval.prompts import PROMPT_TEMPLATE, PROMPT_TEMPLATE_NAME, build_prompt, option_continuations
+from kangaroo.eval.prompts import TEMPLATES, build_prompt, option_continuations, template_for
 from kangaroo.eval.scoring import PreparedQuestion, generate_answers, rank_options, score_options
 from kangaroo.eval.settings import EvalSettings
 
@@ -112,7 +112,10 @@ def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def prepare_questions(
-    questions: Sequence[MCQuestion], sample_frames: Callable[[MCQuestion], Any], progress: bool = True
+    questions: Sequence[MCQuestion],
+    sample_frames: Callable[[MCQuestion], Any],
+    template: str = "mvbench",
+    progress: bool = True,
 ) -> tuple[list[PreparedQuestion], dict[str, str]]:
     """Frames + prompt per question; questions whose video cannot be decoded are returned as errors."""
     from kangaroo.video.errors import VideoError
@@ -125,7 +128,9 @@ def prepare_questions(
             logger.warning("%s: %s", question.question_id, err)
             errors[question.question_id] = str(err)
             continue
-        prepared.append(PreparedQuestion(question=question, frames=frames, prompt=build_prompt(question)))
+        prepared.append(
+            PreparedQuestion(question=question, frames=frames, prompt=build_prompt(question, template))
+        )
     return prepared, errors
 
 
@@ -139,16 +144,21 @@ def evaluate_model(
     modes: Sequence[str] = MODES,
     run_info: dict[str, Any] | None = None,
     progress: bool = True,
+    template: str = "mvbench",
 ) -> EvalResult:
-    """Score `questions` with an in-memory model; every question counts (undecodable ones as wrong)."""
+    """Score `questions` with an in-memory model; every question counts (undecodable ones as wrong).
+
+    `template` names the prompt wording (kangaroo.eval.prompts.TEMPLATES).
+    """
     unknown = set(modes) - set(MODES)
     if unknown or not modes:
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {list(modes)}")
     model.eval()
-    prepared, video_errors = prepare_questions(questions, sample_frames, progress)
+    prepared, video_errors = prepare_questions(questions, sample_frames, template, progress)
     rows: dict[str, dict[str, Any]] = {}
     for item in prepared:
         rows[item.question.question_id] = {
+            "input": item.prompt,
             "num_frames": item.num_frames,
             "frame_timestamps": [round(float(t), 3) for t in item.frames.timestamps],
         }
@@ -186,9 +196,11 @@ def evaluate_model(
                 )
 
     predictions = [
-        _prediction_row(i, q, rows.get(q.question_id), video_errors, modes) for i, q in enumerate(questions)
+        _prediction_row(i, q, rows.get(q.question_id), video_errors, modes, template)
+        for i, q in enumerate(questions)
     ]
-    metrics = summarise(questions, predictions, settings, modes, video_errors, run_info or {})
+    run_info = {**(run_info or {}), "prompt_template_name": template}
+    metrics = summarise(questions, predictions, settings, modes, video_errors, run_info)
     return EvalResult(metrics=metrics, predictions=predictions)
 
 
@@ -198,6 +210,7 @@ def _prediction_row(
     row: dict[str, Any] | None,
     video_errors: dict[str, str],
     modes: Sequence[str],
+    template: str = "mvbench",
 ) -> dict[str, Any]:
     row = row or {}
     generated = row.get("generation")
@@ -210,7 +223,7 @@ def _prediction_row(
         "video": question.video,
         "start": question.start,
         "end": question.end,
-        "input": build_prompt(question),
+        "input": row.get("input") or build_prompt(question, template),
         "target": question.answer,
         "options": list(question.options),
         "num_frames": row.get("num_frames", 0),
@@ -302,8 +315,7 @@ def summarise(
         },
         "run": {
             **run_info,
-            "prompt_template_name": PROMPT_TEMPLATE_NAME,
-            "prompt_template": PROMPT_TEMPLATE,
+            "prompt_template": TEMPLATES[run_info.get("prompt_template_name", "mvbench")],
             "likelihood_normalisation": settings.likelihood_normalisation,
             "likelihood_continuation": settings.likelihood_continuation,
             "max_new_tokens": settings.max_new_tokens,
@@ -370,8 +382,9 @@ def evaluate_checkpoint(
         "decoder_backend": params.video.backend,
         "resize_policy": params.video.resize_policy,
     }
+    template = template_for(spec.kind, settings.prompt_template)
     result = evaluate_model(
-        model, processor, questions, settings, sampler, image_size, modes, run_info, progress
+        model, processor, questions, settings, sampler, image_size, modes, run_info, progress, template
     )
     result.metrics["tokens"] = {
         "visual_tokens_per_question_max": processor.num_visual_tokens(

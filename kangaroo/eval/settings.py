@@ -13,6 +13,9 @@ class EvalSettings(Section):
     # Square side the frames are resized to before the processor; 0 = the model's own vision image size.
     frame_size: int = 0
     batch_size: int = 16
+    # Prompt wording: "auto" = the benchmark's lmms-eval wording (Video-MME's own, MVBench's for the rest,
+    # which is also how the instruction data is rendered); or force "mvbench" / "videomme".
+    prompt_template: Literal["auto", "mvbench", "videomme"] = "auto"
     # lmms-eval's MVBench/Video-MME settings: greedy decoding, 16 new tokens.
     max_new_tokens: int = 16
     # Which mode's accuracy is the headline `accuracy` in metrics.json. Likelihood has no parse failures,
