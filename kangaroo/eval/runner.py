@@ -368,6 +368,13 @@ def evaluate_checkpoint(
     questions = load_benchmark(spec, settings.cache_dir, getattr(params, "storage", None))
     if limit is not None:
         questions = questions[:limit]
+    if spec.kind == "sample" and not any(q.category == settings.long_video_category for q in questions):
+        logger.warning(
+            "%s (split %s): no %r long-video probes among the questions; metrics.json long_video will be null",
+            spec.location,
+            spec.split,
+            settings.long_video_category,
+        )
     model, processor = load_model_and_processor(checkpoint_dir)
     image_size = settings.frame_size or processor.image_size
     sampler = FrameSampler(params.video, settings.num_frames, settings.max_fps, image_size)
