@@ -370,7 +370,7 @@ def evaluate_checkpoint(
         questions = questions[:limit]
     if spec.kind == "sample" and not any(q.category == settings.long_video_category for q in questions):
         logger.warning(
-            "%s (split %s): no %r long-video probes among the questions; metrics.json long_video will be null",
+            "%s (split %s): no %r long-video probes among the questions; long_video will be null",
             spec.location,
             spec.split,
             settings.long_video_category,
