@@ -154,46 +154,17 @@ def evaluate_model(
     if unknown or not modes:
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {list(modes)}")
     model.eval()
-    prepared, video_errors = prepare_questions(questions, sample_frames, template, progress)
     rows: dict[str, dict[str, Any]] = {}
-    for item in prepared:
-        rows[item.question.question_id] = {
-            "input": item.prompt,
-            "num_frames": item.num_frames,
-            "frame_timestamps": [round(float(t), 3) for t in item.frames.timestamps],
-        }
-
-    if "generation" in modes:
-        for batch in tqdm(
-            _batches(prepared, settings.batch_size), desc="generation", unit="batch", disable=not progress
-        ):
-            outputs = generate_answers(model, processor, batch, image_size, settings.max_new_tokens)
-            for item, output in zip(batch, outputs, strict=True):
-                rows[item.question.question_id].update(
-                    response=output.text,
-                    generation=extract_letter(output.text, item.question.num_options),
-                    num_input_tokens=output.num_input_tokens,
-                    num_new_tokens=output.num_new_tokens,
-                )
-
-    if "likelihood" in modes:
-        style = settings.likelihood_continuation
-        for batch in tqdm(
-            _batches(prepared, settings.batch_size), desc="likelihood", unit="batch", disable=not progress
-        ):
-            continuations = [option_continuations(item.question, style) for item in batch]
-            scores = score_options(model, processor, batch, continuations, image_size)
-            for item, option_scores in zip(batch, scores, strict=True):
-                rows[item.question.question_id].update(
-                    option_logprobs=[round(s.sum_logprob, 4) for s in option_scores],
-                    option_tokens=[s.num_tokens for s in option_scores],
-                    likelihood=LETTERS[rank_options(option_scores, settings.likelihood_normalisation)],
-                    likelihood_alternate=LETTERS[
-                        rank_options(
-                            option_scores, "sum" if settings.likelihood_normalisation == "mean" else "mean"
-                        )
-                    ],
-                )
+    video_errors: dict[str, str] = {}
+    # Decode one batch at a time: a benchmark's frames never sit in memory all at once (64-frame 448 px
+    # clips are ~40 MB per question).
+    for batch_questions in tqdm(
+        _batches(questions, settings.batch_size), desc="evaluate", unit="batch", disable=not progress
+    ):
+        batch, errors = prepare_questions(batch_questions, sample_frames, template, progress=False)
+        video_errors.update(errors)
+        if batch:
+            rows.update(_score_batch(model, processor, batch, settings, image_size, modes))
 
     predictions = [
         _prediction_row(i, q, rows.get(q.question_id), video_errors, modes, template)
@@ -202,6 +173,48 @@ def evaluate_model(
     run_info = {**(run_info or {}), "prompt_template_name": template}
     metrics = summarise(questions, predictions, settings, modes, video_errors, run_info)
     return EvalResult(metrics=metrics, predictions=predictions)
+
+
+def _score_batch(
+    model: Any,
+    processor: Any,
+    batch: Sequence[PreparedQuestion],
+    settings: EvalSettings,
+    image_size: int,
+    modes: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Both modes on one batch of prepared questions -> per-question result fields."""
+    rows = {
+        item.question.question_id: {
+            "input": item.prompt,
+            "num_frames": item.num_frames,
+            "frame_timestamps": [round(float(t), 3) for t in item.frames.timestamps],
+        }
+        for item in batch
+    }
+    if "generation" in modes:
+        outputs = generate_answers(model, processor, batch, image_size, settings.max_new_tokens)
+        for item, output in zip(batch, outputs, strict=True):
+            rows[item.question.question_id].update(
+                response=output.text,
+                generation=extract_letter(output.text, item.question.num_options),
+                num_input_tokens=output.num_input_tokens,
+                num_new_tokens=output.num_new_tokens,
+            )
+    if "likelihood" in modes:
+        continuations = [
+            option_continuations(item.question, settings.likelihood_continuation) for item in batch
+        ]
+        scores = score_options(model, processor, batch, continuations, image_size)
+        other = "sum" if settings.likelihood_normalisation == "mean" else "mean"
+        for item, option_scores in zip(batch, scores, strict=True):
+            rows[item.question.question_id].update(
+                option_logprobs=[round(s.sum_logprob, 4) for s in option_scores],
+                option_tokens=[s.num_tokens for s in option_scores],
+                likelihood=LETTERS[rank_options(option_scores, settings.likelihood_normalisation)],
+                likelihood_alternate=LETTERS[rank_options(option_scores, other)],
+            )
+    return rows
 
 
 def _prediction_row(
