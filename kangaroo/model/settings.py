@@ -27,7 +27,7 @@ class LLMSettings(Section):
     num_attention_heads: int = 2
     num_key_value_heads: int = 1
     intermediate_size: int = 128
-    vocab_size: int = 1024
+    vocab_size: int = 2048
     rope_theta: float = 500000.0
     max_position_embeddings: int = 8192
 
@@ -46,7 +46,7 @@ class ModelSettings(Section):
     vision: VisionSettings = VisionSettings()
     llm: LLMSettings = LLMSettings()
     rope_scaling: RopeScalingSettings = RopeScalingSettings()
-    tiny_vocab_size: int = 1024
+    tiny_vocab_size: int = 2048
     image_size: int = 64  # processor default square frame size (stages may override per call)
     vision_feature_layer: int = -1
     vision_frames_per_chunk: int = 0

@@ -49,11 +49,13 @@ A B C D E
 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 20 30 60
 system user assistant you are helpful model assistant watch watches watching see sees shows show shown
 there here text face person people man woman dog cat car tree sky water
+dark light bright direction different same animation loop geometry geometric motion sound stock footage
+free download textured hidden visible background shapes text reads large small big
 """.split()
 _PUNCTUATION = list(".,:;?!()'\"-/")
 
 
-def build_tiny_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+def build_tiny_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
     """Byte-level BPE trained on a fixed word list: identical on every run and machine, never out-of-vocab."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -68,6 +70,7 @@ def build_tiny_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     corpus = [" ".join(_WORDS), " " + " ".join(_WORDS), " ".join(_PUNCTUATION)]
     corpus += [f" {word}{mark}" for word in _WORDS for mark in ("", ".", ",", "?")]
     corpus += [f"{word.capitalize()} {word.capitalize()}" for word in _WORDS]  # sentence starts
+    corpus += [f" {word.upper()}" for word in _WORDS]  # on-screen text in captions is often upper case
     backend.train_from_iterator(corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
