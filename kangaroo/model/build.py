@@ -187,11 +187,9 @@ def build_model_and_processor(
     """Model + processor for `settings` (see the module docstring for the three cases)."""
     meta = str(device) == "meta"
     use_pretrained = not meta
-    tokenizer = (
-        tok.build_tiny_tokenizer(settings.tiny_vocab_size) if meta and not settings.llm_model else None
-    )
-    if tokenizer is None:
-        tokenizer = _tokenizer(settings, use_pretrained) if use_pretrained else _planning_tokenizer(settings)
+    # Meta builds never download: the tiny tokenizer stands in (only special-token ids are read from it;
+    # the LLM vocabulary comes from `model.llm.vocab_size`).
+    tokenizer = tok.build_tiny_tokenizer(settings.tiny_vocab_size) if meta else _tokenizer(settings, True)
     config = build_config(settings, tokenizer, use_pretrained)
     dtype = getattr(torch, settings.dtype)
     pretrained = use_pretrained and (settings.vision_model or settings.llm_model)
@@ -218,6 +216,7 @@ def build_model_and_processor(
             raise ModelBuildError(
                 f"model.vision_model / model.llm_model: cannot load weights: {err}"
             ) from err
+        torch.manual_seed(settings.seed)
         for name, part in model.module_groups().items():
             if any(p.is_meta for p in part.parameters()):
                 if name in (
@@ -242,11 +241,6 @@ def build_model_and_processor(
     processor = build_processor(settings, tokenizer, config)
     model.processor = processor  # what `model.chat` uses when no processor is passed
     return model, processor
-
-
-def _planning_tokenizer(settings: ModelSettings):
-    """Meta builds never download: the tiny tokenizer stands in (only special-token ids are read from it)."""
-    return tok.build_tiny_tokenizer(settings.tiny_vocab_size)
 
 
 def load_model_and_processor(
