@@ -155,6 +155,32 @@ def test_option_logprob_matches_the_models_own_loss(random_checkpoint, corpus, p
     assert float(-total[0] / count[0]) == pytest.approx(float(output.loss), rel=1e-4)
 
 
+def test_batching_does_not_change_answers(random_checkpoint, corpus, params):
+    """Left-padded generation and right-padded likelihood give a question the same result alone or batched."""
+    from kangaroo.eval.prompts import option_continuations
+    from kangaroo.eval.runner import prepare_questions
+    from kangaroo.eval.scoring import generate_answers, score_options
+    from kangaroo.model.build import load_model_and_processor
+
+    model, processor = load_model_and_processor(random_checkpoint)
+    questions = load_benchmark(BenchmarkSpec.parse(f"sample:{corpus}", "eval"))
+    chosen = [questions[0], next(q for q in questions if q.category == "timestamp"), questions[-1]]
+    sampler = FrameSampler(params.video, params.eval.num_frames, params.eval.max_fps, processor.image_size)
+    prepared, _ = prepare_questions(chosen, sampler, progress=False)
+    size = processor.image_size
+    alone = generate_answers(model, processor, prepared[:1], size, params.eval.max_new_tokens)[0]
+    batched = generate_answers(model, processor, prepared, size, params.eval.max_new_tokens)
+    assert batched[0].text == alone.text and batched[0].num_input_tokens == alone.num_input_tokens
+    assert len({b.num_input_tokens for b in batched}) > 1  # the batch really was padded
+    style = params.eval.likelihood_continuation
+    single = score_options(model, processor, prepared[:1], [option_continuations(chosen[0], style)], size)[0]
+    together = score_options(
+        model, processor, prepared, [option_continuations(q, style) for q in chosen], size
+    )[0]
+    assert [s.num_tokens for s in single] == [s.num_tokens for s in together]
+    assert [s.sum_logprob for s in single] == pytest.approx([s.sum_logprob for s in together], abs=1e-4)
+
+
 def test_frames_follow_the_question_window(corpus, params):
     plan = plan_frames(duration=150.0, start=120.0, end=140.0, num_frames=16, max_fps=1.0)
     assert len(plan.times) == 16 and plan.times.min() > 120.0 and plan.times.max() < 140.0

@@ -75,24 +75,30 @@ def generate_answers(
     )
     inputs = _to_device(inputs, model.device)
     tokenizer = processor.tokenizer
+    # Stop tokens come from the checkpoint's generation_config (<|eot_id|> and <|end_of_text|>).
     output = model.generate(
         **inputs,
         max_new_tokens=max_new_tokens,
         do_sample=False,
         num_beams=1,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
+    stops = model.generation_config.eos_token_id
+    stops = set(stops if isinstance(stops, list) else [stops]) | {
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+    }
     prompt_length = inputs["input_ids"].shape[1]
-    new_tokens = output[:, prompt_length:]
+    new_tokens = output[:, prompt_length:].tolist()
     results = []
     for row, attention in zip(new_tokens, inputs["attention_mask"], strict=True):
-        kept = row[(row != tokenizer.pad_token_id) & (row != tokenizer.eos_token_id)]
+        end = next((i for i, token in enumerate(row) if token in stops), len(row))
+        kept = row[:end]
         results.append(
             Generated(
                 text=tokenizer.decode(kept, skip_special_tokens=True),
                 num_input_tokens=int(attention.sum()),
-                num_new_tokens=int(kept.numel()),
+                num_new_tokens=len(kept),
             )
         )
     return results
