@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +44,7 @@ PLANTED_BAD = (
 )
 
 
+@functools.cache
 def params(*overrides: str):
     return load_params(ROOT / "params.yaml", "tiny", list(overrides))
 
@@ -185,16 +188,28 @@ def test_pool_replaces_hung_and_dead_workers_and_finishes_the_rest():
     assert pool.replaced == 2
 
 
-def test_a_file_that_blocks_forever_times_out_and_the_shard_goes_on(corpus, truth, tmp_path):
-    fifo = tmp_path / "stalls.mp4"
-    os.mkfifo(fifo)  # opening it for reading blocks forever, like a hung network mount
+def evaluate_or_stall(task: VideoTask):
+    if Path(task.key).name.startswith("stall"):
+        time.sleep(3600)  # a decoder stuck in a loop on a pathological file
+    return evaluate_video(task)
+
+
+def test_a_stalled_video_times_out_and_the_shard_goes_on(corpus, truth, tmp_path, monkeypatch):
     good = sorted(k for k, t in truth.items() if t["kind"] == "good")[0]
-    inputs = [str(fifo), str(corpus / "videos" / good)]
-    summary = curate_shard(inputs, tmp_path / "out", params("curation.video_timeout_s=20"), progress=False)
+    shutil.copy(corpus / "videos" / good, tmp_path / good)
+    shutil.copy(corpus / "videos" / good, tmp_path / "stall.mp4")
+    os.mkfifo(tmp_path / "pipe.mp4")  # not a regular file: must be rejected, not block the worker
+    # fork: workers inherit the patched function, so one real video stalls inside the real runner and pool
+    monkeypatch.setattr("kangaroo.curation.runner.evaluate_video", evaluate_or_stall)
+    p = params("curation.video_timeout_s=15", "curation.start_method=fork")
+    inputs = [str(tmp_path / name) for name in ("pipe.mp4", "stall.mp4", good)]
+    summary = curate_shard(inputs, tmp_path / "out", p, progress=False)
     rows = {r.key: r for r in read_ledger(tmp_path / "out" / "ledger.jsonl")}
-    assert rows["stalls.mp4"].reason == "timeout" and rows["stalls.mp4"].status == "rejected"
-    assert "20 s" in rows["stalls.mp4"].error
-    assert summary.num_inputs == 2 and summary.workers_replaced == 1
+    assert (rows["stall.mp4"].status, rows["stall.mp4"].reason) == ("rejected", "timeout")
+    assert "15 s" in rows["stall.mp4"].error
+    assert rows["pipe.mp4"].reason == "decode_error" and "pipe.mp4" in rows["pipe.mp4"].error
+    assert rows[good].status == "kept"
+    assert summary.num_inputs == 3 and summary.workers_replaced == 1
 
 
 def test_s3_prefix_input_downloads_per_video_and_cleans_up(
@@ -213,7 +228,7 @@ def test_s3_prefix_input_downloads_per_video_and_cleans_up(
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     # spawn: workers take the credentials from this process's environment as it is now
-    p = params(f"storage.endpoint={s3_server.endpoint}", "curation.start_method=spawn")
+    p = params(f"storage.endpoint={s3_server.endpoint}", "curation.start_method=spawn", "curation.workers=1")
     source = f"s3://{s3_bucket}/raw"
     inputs = list_inputs(source, p.storage)
     assert inputs == sorted(f"{source}/{key}" for key in picked.values())
@@ -223,7 +238,7 @@ def test_s3_prefix_input_downloads_per_video_and_cleans_up(
         rows[picked["good"]].status == "kept" and rows[picked["good"]].video == f"{source}/{picked['good']}"
     )
     assert rows[picked["truncated"]].reason == "decode_error"
-    assert list(scratch.iterdir()) == []  # every download deleted after its video
+    assert not [p for p in scratch.iterdir() if p.name.startswith("curate-")]  # downloads deleted
 
 
 def test_text_filter_scores_the_area_under_text():

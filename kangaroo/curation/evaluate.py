@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kangaroo.config import Params
 from kangaroo.curation.filters import Filter, VideoInfo, build_filters
-from kangaroo.curation.ledger import DECODE_ERROR, KEPT, REJECTED, LedgerRow
+from kangaroo.curation.ledger import DECODE_ERROR, KEPT, REJECTED, TIMEOUT, LedgerRow
 from kangaroo.curation.manifest import is_s3
 from kangaroo.curation.plan import FramePlan
 
@@ -52,6 +52,11 @@ def _row(task, status, reason, scores, info: VideoInfo | None, error=None) -> Le
     )
 
 
+def _reason(err) -> str:
+    # The video module's own decode deadline (video.decode_timeout_s) is a timeout too.
+    return TIMEOUT if getattr(err, "cause", "") == "timeout" else DECODE_ERROR
+
+
 def judge(reader, task: VideoTask, filters: list[Filter]) -> LedgerRow:
     """Run `filters` in order on an open VideoReader; stop at the first rejection (later scores null)."""
     from kangaroo.video import VideoError
@@ -77,7 +82,7 @@ def judge(reader, task: VideoTask, filters: list[Filter]) -> LedgerRow:
                 try:
                     decoded = plan.decode(reader, info)
                 except VideoError as err:
-                    return _rejected(task, DECODE_ERROR, scores, info, str(err))
+                    return _rejected(task, _reason(err), scores, info, str(err))
             frames = plan.frames_for(filter_, decoded)
         score = round(float(filter_.score(frames, info)), 6)
         scores[filter_.name] = score
@@ -109,7 +114,7 @@ def evaluate_video(task: VideoTask) -> LedgerRow:
             with open_video(path, task.params.video) as reader:
                 return judge(reader, task, filters)
         except VideoError as err:
-            return _rejected(task, DECODE_ERROR, {f.name: None for f in filters}, None, str(err))
+            return _rejected(task, _reason(err), {f.name: None for f in filters}, None, str(err))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

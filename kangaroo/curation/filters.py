@@ -188,14 +188,15 @@ class FaceCoverageFilter(Filter):
 
 
 @cache
-def _ocr_engine(size: int, box_threshold: float):
+def _ocr_engine(box_threshold: float):
     # One detector per worker process (model load ~0.5 s). Detection only: an area needs no recognition.
-    # limit_type=max keeps our reduced frames at their size (rapidocr's default upscales the short side
-    # to 736 px, ~15x slower); one intra-op thread because the pool already runs one worker per core.
+    # limit_type=max with a huge limit keeps our reduced frames at their planned size (rapidocr's default
+    # upscales the short side to 736 px, ~15x slower); one intra-op thread because the pool already runs
+    # one worker per core.
     from rapidocr_onnxruntime import RapidOCR
 
     return RapidOCR(
-        det_limit_side_len=size,
+        det_limit_side_len=100_000,
         det_limit_type="max",
         det_box_thresh=box_threshold,
         det_intra_op_num_threads=1,
@@ -218,8 +219,7 @@ class TextCoverageFilter(Filter):
         self.min_box_confidence = min_box_confidence
 
     def detect(self, frame: np.ndarray) -> list[np.ndarray]:
-        # The frame is already at the planned size: let the detector see it as is (no internal rescale).
-        engine = _ocr_engine(max(frame.shape[:2]), self.min_box_confidence)
+        engine = _ocr_engine(self.min_box_confidence)
         boxes, _elapsed = engine.text_det(np.ascontiguousarray(frame[..., ::-1]))  # rapidocr wants BGR
         return [] if boxes is None else list(boxes)
 
@@ -229,6 +229,14 @@ class TextCoverageFilter(Filter):
 
     def passes(self, score: float) -> bool:
         return score <= self.max_coverage
+
+
+def warm_up(settings: CurationSettings) -> None:
+    """Load the detectors a worker will need (before it takes its first video)."""
+    if settings.face.enabled:
+        _face_cascades(settings.face.use_profile)
+    if settings.text.enabled:
+        _ocr_engine(settings.text.min_box_confidence)
 
 
 def build_filters(settings: CurationSettings) -> list[Filter]:

@@ -31,7 +31,14 @@ class Outcome:
     error: str | None = None
 
 
-def _worker_loop(conn: Connection, fn: Callable[[Any], Any]) -> None:
+READY = "ready"
+
+
+def _worker_loop(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[[], None] | None) -> None:
+    # Start-up (imports, model loads) happens before READY, so it never counts against an item's deadline.
+    if initializer is not None:
+        initializer()
+    conn.send(READY)
     while True:
         try:
             task = conn.recv()
@@ -53,6 +60,7 @@ class _Worker:
     conn: Connection
     index: int | None = None
     deadline: float = 0.0
+    ready: bool = False
 
 
 class DeadlinePool:
@@ -64,24 +72,30 @@ class DeadlinePool:
         workers: int,
         timeout_s: float,
         start_method: str,
-        preload: tuple[str, ...] = (),
+        initializer: Callable[[], None] | None = None,
+        startup_timeout_s: float = 600.0,
     ) -> None:
         self.fn = fn
+        self.initializer = initializer
+        self.startup_timeout_s = startup_timeout_s
         self.num_workers = max(1, workers)
         self.timeout_s = timeout_s
         self.context = mp.get_context(start_method)
         if start_method == "forkserver":
             # Preload the worker's modules in the fork server (new workers start in milliseconds), and not
             # `__main__`, its default: re-importing a caller's unguarded script there would recurse.
-            self.context.set_forkserver_preload(list(preload) or [fn.__module__])
+            self.context.set_forkserver_preload([fn.__module__])
         self.replaced = 0
 
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker_loop, args=(child, self.fn), daemon=True)
+        process = self.context.Process(
+            target=_worker_loop, args=(child, self.fn, self.initializer), daemon=True
+        )
         process.start()
         child.close()
-        return _Worker(process, parent)
+        # Until READY arrives, `deadline` bounds the start-up instead of an item.
+        return _Worker(process, parent, deadline=time.monotonic() + self.startup_timeout_s)
 
     @staticmethod
     def _stop(worker: _Worker, kill: bool) -> None:
@@ -106,14 +120,17 @@ class DeadlinePool:
         try:
             while pending or any(w.index is not None for w in workers):
                 for worker in workers:
-                    if worker.index is None and pending:
+                    if worker.ready and worker.index is None and pending:
                         index, item = pending.pop()
                         worker.conn.send((index, item))
                         worker.index, worker.deadline = index, time.monotonic() + self.timeout_s
-                busy = [w for w in workers if w.index is not None]
-                timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-                ready = wait([w.conn for w in busy], timeout=timeout)
+                waiting = [w for w in workers if w.index is not None or not w.ready]
+                timeout = max(0.0, min(w.deadline for w in waiting) - time.monotonic())
+                ready = wait([w.conn for w in waiting], timeout=timeout)
                 for position, worker in enumerate(workers):
+                    if not worker.ready:
+                        self._check_started(worker, worker.conn in ready)
+                        continue
                     if worker.index is None:
                         continue
                     if worker.conn in ready:
@@ -136,7 +153,22 @@ class DeadlinePool:
                     yield outcome
         finally:
             for worker in workers:
-                self._stop(worker, kill=worker.index is not None)
+                self._stop(worker, kill=worker.index is not None or not worker.ready)
+
+    def _check_started(self, worker: _Worker, has_message: bool) -> None:
+        """Mark a starting worker ready, or raise if it died or hung while starting (a broken install,
+        not a bad video: nothing could run)."""
+        if has_message:
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError) as err:
+                worker.process.join(timeout=5)
+                raise RuntimeError(
+                    f"worker process died while starting (exit code {worker.process.exitcode})"
+                ) from err
+            worker.ready = message == READY
+        elif time.monotonic() >= worker.deadline:
+            raise RuntimeError(f"worker process not ready after {self.startup_timeout_s:g} s")
 
     @staticmethod
     def _receive(worker: _Worker) -> Outcome:

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from kangaroo.config import Params
 from kangaroo.curation.evaluate import VideoTask, evaluate_video
+from kangaroo.curation.filters import warm_up
 from kangaroo.curation.ledger import (
     DECODE_ERROR,
     KEPT,
@@ -70,7 +72,9 @@ def curate_shard(
     root = source or (_common_root(inputs) if inputs else "")
     tasks = [VideoTask(v, input_key(root, v), shard, params, every_frame) for v in inputs]
     workers = min(settings.workers or os.cpu_count() or 1, max(1, len(tasks)))
-    pool = DeadlinePool(evaluate_video, workers, settings.video_timeout_s, settings.start_method)
+    pool = DeadlinePool(
+        evaluate_video, workers, settings.video_timeout_s, settings.start_method, partial(warm_up, settings)
+    )
     started = time.monotonic()
     rows: list[LedgerRow] = []
     with tqdm(total=len(tasks), desc=f"curate shard {shard}", unit="video", disable=not progress) as bar:
