@@ -1,8 +1,5 @@
 """Curation steps: plan shards, curate each shard (fan-out), merge the ledgers, caption the kept videos."""
 
-from typing import List
-
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
 from components.image import project_component
@@ -10,8 +7,8 @@ from components.image import project_component
 
 @project_component
 def plan_shards(
-    params_yaml: str, profile: str, overrides: List[str], input_uri: str, manifest: Output[Dataset]
-) -> List[int]:
+    params_yaml: str, profile: str, overrides: list[str], input_uri: str, manifest: Output[Dataset]
+) -> list[int]:
     """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard."""
     from kangaroo.config import load_params_text
     from kangaroo.curation.sharding import write_manifest
@@ -24,7 +21,7 @@ def plan_shards(
 def curate_shard(
     params_yaml: str,
     profile: str,
-    overrides: List[str],
+    overrides: list[str],
     manifest: Input[Dataset],
     shard_index: int,
     curated: Output[Dataset],
@@ -38,7 +35,7 @@ def curate_shard(
 
 
 @project_component
-def merge_curation(shards: Input[List[Dataset]], curated: Output[Dataset]) -> str:
+def merge_curation(shards: Input[list[Dataset]], curated: Output[Dataset]) -> str:
     """Merge the shards' ledgers into one; returns the kept/rejected counts as JSON."""
     import json
 
@@ -51,7 +48,7 @@ def merge_curation(shards: Input[List[Dataset]], curated: Output[Dataset]) -> st
 
 @project_component
 def caption_dataset(
-    params_yaml: str, profile: str, overrides: List[str], curated: Input[Dataset], dataset: Output[Dataset]
+    params_yaml: str, profile: str, overrides: list[str], curated: Input[Dataset], dataset: Output[Dataset]
 ):
     """Caption the kept videos (frame-level, then video-level) into dataset.jsonl."""
     from kangaroo.config import load_params_text

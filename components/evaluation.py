@@ -1,8 +1,5 @@
 """Evaluate a checkpoint on a multiple-choice benchmark; metrics show in the Kubeflow UI."""
 
-from typing import List
-
-from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.image import project_component
@@ -12,7 +9,7 @@ from components.image import project_component
 def evaluate_model(
     params_yaml: str,
     profile: str,
-    overrides: List[str],
+    overrides: list[str],
     model: Input[Model],
     benchmark: str,
     results: Output[Dataset],
@@ -36,5 +33,7 @@ def register_model(model: Input[Model], accuracy: float, dataset_version: str, r
     """Copy the final checkpoint to the registry location with its lineage (dataset version, accuracy)."""
     from kangaroo.model.registry import register_checkpoint
 
-    card = register_checkpoint(model.path, registered.path, accuracy=accuracy, dataset_version=dataset_version)
+    card = register_checkpoint(
+        model.path, registered.path, accuracy=accuracy, dataset_version=dataset_version
+    )
     registered.metadata.update(card)

@@ -1,8 +1,5 @@
 """The caption quality gate: publishes the GX Data Docs as an HTML artifact and the summary as Markdown."""
 
-from typing import List
-
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
 
 from components.image import project_component
@@ -12,7 +9,7 @@ from components.image import project_component
 def quality_gate(
     params_yaml: str,
     profile: str,
-    overrides: List[str],
+    overrides: list[str],
     dataset: Input[Dataset],
     report: Output[HTML],
     summary: Output[Markdown],

@@ -1,8 +1,5 @@
 """One curriculum stage: the same `kangaroo train` entry point in the pod, or as a PyTorchJob across nodes."""
 
-from typing import List, Optional
-
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components.image import project_component
@@ -12,9 +9,9 @@ from components.image import project_component
 def train_stage(
     params_yaml: str,
     profile: str,
-    overrides: List[str],
+    overrides: list[str],
     stage: str,
-    stages: List[str],
+    stages: list[str],
     corpus_uri: str,
     dataset: Input[Dataset],
     dataset_version: str,
@@ -24,12 +21,13 @@ def train_stage(
     num_nodes: int,
     model: Output[Model],
     metrics: Output[Metrics],
-    init_model: Optional[Input[Model]] = None,
+    init_model: Input[Model] | None = None,
 ):
     """Train `stage` from `init_model` (None = fresh weights, or `resume_from` if set); a stage not listed in
     `stages` passes its input model through. Checkpoints go under `checkpoint_root` (a PVC on the cluster)
     so a pre-empted pod resumes where it stopped."""
     from kangaroo.config import load_params_text
+    from kangaroo.storage.artifact_versioning import dataset_in_workspace
     from kangaroo.train.launch import run_stage
 
     params = load_params_text(params_yaml, profile, overrides)
@@ -38,7 +36,7 @@ def train_stage(
         stage=stage,
         enabled=stage in stages,
         corpus_dir=corpus_uri,
-        dataset_dir=dataset.path,
+        dataset_dir=str(dataset_in_workspace(dataset.path)),
         init_from=init_model.path if init_model is not None else (resume_from or None),
         out_dir=model.path,
         checkpoint_root=checkpoint_root or None,

@@ -1,6 +1,5 @@
 """Version the gated dataset with DVC (pushed to the MinIO remote) and pass its version on to training."""
 
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
 from components.image import project_component
@@ -8,12 +7,10 @@ from components.image import project_component
 
 @project_component
 def version_dataset(dataset: Input[Dataset], remote: str, versioned: Output[Dataset]) -> str:
-    """`dvc add` + `dvc push` the dataset; returns its DVC md5, recorded by every training stage."""
-    import shutil
+    """`dvc add` + `dvc push` the dataset to the project's DVC remote (`''` = its default remote); the
+    artifact holds the DVC workspace (`dataset/` + `dataset.dvc`); returns the DVC md5 every stage records."""
+    from kangaroo.storage.artifact_versioning import version_artifact
 
-    from kangaroo.storage.versioning import version_dataset as dvc_version
-
-    shutil.copytree(dataset.path, versioned.path)
-    version = dvc_version(versioned.path, remote=remote or None)
-    versioned.metadata.update({"dvc_md5": version.md5, "remote": version.remote or ""})
+    version = version_artifact(dataset.path, versioned.path, remote=remote or None)
+    versioned.metadata.update({"dvc_md5": version.md5, "remote": version.remote or "default"})
     return version.md5

@@ -2,8 +2,6 @@
 -> evaluation -> registered model. Only wiring and placement here; every step is a component in components/.
 """
 
-from typing import List
-
 from kfp import dsl, kubernetes
 
 from components.curation import caption_dataset, curate_shard, merge_curation, plan_shards
@@ -42,7 +40,9 @@ def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineT
 
 def with_minio_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """MinIO credentials come from the Kubernetes Secret, never from pipeline parameters."""
-    kubernetes.use_secret_as_env(task, secret_name=CLUSTER.minio_secret, secret_key_to_env=CLUSTER.minio_secret_env)
+    kubernetes.use_secret_as_env(
+        task, secret_name=CLUSTER.minio_secret, secret_key_to_env=CLUSTER.minio_secret_env
+    )
     return task
 
 
@@ -67,8 +67,8 @@ def kangaroo_pipeline(
     benchmark: str,
     profile: str = COMPILE_TIME_PARAMS.profile,
     params_yaml: str = project_params_text(),
-    overrides: List[str] = [],
-    stages: List[str] = list(CURRICULUM),
+    overrides: list[str] = [],  # noqa: B006 (KFP reads parameter defaults from the signature)
+    stages: list[str] = list(CURRICULUM),  # noqa: B006
     resume_from: str = "",
     num_gpus: int = 1,
     num_nodes: int = 1,
@@ -121,7 +121,9 @@ def kangaroo_pipeline(
                     **config,
                 )
                 gpu_step(task, gpus=num_gpus).set_display_name(stage)
-                kubernetes.mount_pvc(task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount)
+                kubernetes.mount_pvc(
+                    task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+                )
                 previous = task
             evaluation = gpu_step(
                 evaluate_model(model=previous.outputs["model"], benchmark=benchmark, **config), gpus=1
@@ -134,4 +136,6 @@ def kangaroo_pipeline(
                 )
             ).set_display_name("register model")
         with dsl.Else(name="gate-failed"):
-            cpu_step(stop_on_failed_gate(summary=gate.outputs["summary"])).set_display_name("stop: gate failed")
+            cpu_step(stop_on_failed_gate(summary=gate.outputs["summary"])).set_display_name(
+                "stop: gate failed"
+            )

@@ -80,8 +80,12 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
     metrics = outputs.get("evaluation metrics")
     if metrics:
         scores = json.loads(Path(metrics).read_text())
-        log.info("accuracy %.3f (chance %.3f) on %d questions", scores["accuracy"], scores["chance"],
-                 scores["num_questions"])
+        log.info(
+            "accuracy %.3f (chance %.3f) on %d questions",
+            scores["accuracy"],
+            scores["chance"],
+            scores["num_questions"],
+        )
     return outputs
 
 
@@ -89,7 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", type=Path, default=Path("work"))
     parser.add_argument("--profile", default="tiny")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="params override key=value")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="params override key=value"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     setup_logging(args.log_level)

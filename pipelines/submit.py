@@ -18,8 +18,12 @@ log = logging.getLogger("pipelines.submit")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", required=True, help="KFP API endpoint (ml-pipeline service or the UI's /pipeline).")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--host", required=True, help="KFP API endpoint (ml-pipeline service or the UI's /pipeline)."
+    )
     parser.add_argument("--namespace", default="kubeflow", help="Kubeflow profile namespace for the run.")
     parser.add_argument("--experiment", default="kangaroo-flow")
     parser.add_argument("--package", type=Path, default=Path("build/kangaroo_pipeline.yaml"))
@@ -29,7 +33,9 @@ def main() -> None:
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--num-gpus", type=int, default=8)
     parser.add_argument("--num-nodes", type=int, default=1)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="params override key=value")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="params override key=value"
+    )
     args = parser.parse_args()
     setup_logging("INFO")
 
