@@ -120,6 +120,8 @@ def test_metrics_predictions_and_lmms_eval_files(random_result, corpus, params):
     assert "Only give the best option." in run["prompt_template"] and run["code_version"]
     assert metrics["frames"]["num_frames_setting"] == params.eval.num_frames
     assert 1 <= metrics["frames"]["min"] <= metrics["frames"]["max"] <= params.eval.num_frames
+    assert sum(metrics["frames"]["decoders_used"].values()) == metrics["num_questions"]
+    assert set(metrics["frames"]["decoders_used"]) <= {"pyav", "decord"}
     # A 150 s clip at the 1 fps cap gets the full frame budget; timestamps are real seconds, not indices.
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == metrics["num_questions"]

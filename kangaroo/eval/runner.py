@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,7 @@ def _score_batch(
             "input": item.prompt,
             "num_frames": item.num_frames,
             "frame_timestamps": [round(float(t), 3) for t in item.frames.timestamps],
+            "decoder": str(getattr(item.frames, "backend", "")),
         }
         for item in batch
     }
@@ -241,6 +243,7 @@ def _prediction_row(
         "options": list(question.options),
         "num_frames": row.get("num_frames", 0),
         "frame_timestamps": row.get("frame_timestamps", []),
+        "decoder": row.get("decoder"),
         "video_error": video_errors.get(question.question_id),
         "metric": {},
     }
@@ -325,6 +328,7 @@ def summarise(
             "mean": sum(frames) / len(frames) if frames else 0.0,
             "min": min(frames, default=0),
             "max": max(frames, default=0),
+            "decoders_used": dict(Counter(p["decoder"] for p in predictions if p["decoder"])),
         },
         "run": {
             **run_info,
