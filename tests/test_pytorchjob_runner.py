@@ -88,8 +88,10 @@ def make_handler(state: ApiStandIn):
                     return self.status(404, "NotFound", self.path)
                 if state.create_code != 201:
                     return self.status(state.create_code, "InternalError", "etcd unavailable")
-                if name in state.jobs or state.preexisting:
-                    state.jobs.setdefault(name, body)
+                if state.preexisting:  # left by an earlier attempt of the same step
+                    state.preexisting = False
+                    state.jobs[name] = body
+                if name in state.jobs:
                     return self.status(409, "AlreadyExists", f'pytorchjobs "{name}" already exists')
                 if state.store:
                     state.jobs[name] = body
@@ -181,12 +183,20 @@ def test_timeout_deletes_the_job(api, job):
     assert state.jobs == {}
 
 
-def test_existing_job_is_followed_not_recreated(api, job):
+def test_existing_running_job_is_followed_not_recreated(api, job):
     """A retried KFP step with the same job name follows the job already running."""
-    state, api_client = api([RUNNING, SUCCEEDED], preexisting=True)
+    state, api_client = api([RUNNING, RUNNING, SUCCEEDED], preexisting=True)
     outcome = run_pytorchjob(job, poll_s=0.01, timeout_s=30, api_client=api_client)
     assert outcome.succeeded
-    assert [r[0] for r in state.requests].count("POST") == 1
+    assert [r[0] for r in state.requests] == ["POST", "GET", "GET", "GET"]
+
+
+def test_existing_failed_job_is_replaced(api, job):
+    """A retried step after a failure must not re-read the old Failed condition: delete, create again."""
+    state, api_client = api([FAILED, RUNNING, SUCCEEDED], preexisting=True)
+    outcome = run_pytorchjob(job, poll_s=0.01, timeout_s=30, api_client=api_client)
+    assert outcome.succeeded
+    assert [r[0] for r in state.requests] == ["POST", "GET", "DELETE", "POST", "GET", "GET"]
 
 
 def test_create_error_names_the_endpoint(api, job):

@@ -199,13 +199,7 @@ def run_pytorchjob(
     namespace = namespace or job["metadata"].get("namespace") or "default"
     api = client.CustomObjectsApi(api_client or default_api_client())
     endpoint = f"{api.api_client.configuration.host} {GROUP}/{VERSION} {PLURAL} {namespace}/{name}"
-    try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, job)
-        log.info("created PyTorchJob %s/%s", namespace, name)
-    except client.ApiException as err:
-        if err.status != 409:
-            raise PyTorchJobError(f"creating {endpoint}: HTTP {err.status} {err.reason}: {err.body}") from err
-        log.info("PyTorchJob %s/%s already exists (retried step): following it", namespace, name)
+    create_or_follow(api, job, namespace, endpoint, poll_s)
 
     started = time.monotonic()
     seen: set[tuple[str, str, str]] = set()
@@ -247,6 +241,38 @@ def run_pytorchjob(
                 delete_quietly(api, namespace, name)
             raise PyTorchJobTimeout(f"PyTorchJob {namespace}/{name} not finished after {timeout_s:.0f} s")
         time.sleep(min(poll_s, max(timeout_s - elapsed, 0.0)))
+
+
+def create_or_follow(api, job: dict[str, Any], namespace: str, endpoint: str, poll_s: float) -> None:
+    """Create JOB. If it exists (a retried step), follow it while it runs, or replace it if it Failed."""
+    from kubernetes import client
+
+    name = job["metadata"]["name"]
+    for attempt in range(MAX_API_FAILURES):
+        try:
+            api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, job)
+            log.info("created PyTorchJob %s/%s", namespace, name)
+            return
+        except client.ApiException as err:
+            if err.status != 409:
+                raise PyTorchJobError(
+                    f"creating {endpoint}: HTTP {err.status} {err.reason}: {err.body}"
+                ) from err
+        try:
+            existing = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except client.ApiException as err:
+            if err.status == 404:  # deleted between our create and get: create again
+                continue
+            raise PyTorchJobError(f"reading {endpoint}: HTTP {err.status} {err.reason}") from err
+        if not condition_is(existing.get("status") or {}, "Failed"):
+            log.info("PyTorchJob %s/%s already exists (retried step): following it", namespace, name)
+            return
+        log.warning(
+            "PyTorchJob %s/%s exists and Failed: replacing it (resumes from its checkpoint)", namespace, name
+        )
+        delete_quietly(api, namespace, name)
+        time.sleep(min(poll_s, 5.0) * (attempt + 1))  # the operator removes pods and finalizers first
+    raise PyTorchJobError(f"creating {endpoint}: a failed job of that name could not be replaced")
 
 
 def replica_summary(replicas: dict[str, Any]) -> str:

@@ -1,0 +1,116 @@
+"""Run one training stage across nodes as a PyTorchJob, from inside the KFP training step.
+
+Every replica must see the same files, so the stage's inputs (dataset, init model, a local corpus), the
+exact params and the stage output live on the shared checkpoint PVC (cluster.checkpoint_mount, mounted in
+the KFP pod and in every replica): CHECKPOINT_ROOT/<stage>/runs/<job>/. When the job succeeds, its output
+is copied to OUT_DIR (the KFP output artifact) and its summary.json returned, like a single-node run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kangaroo.k8s.errors import PyTorchJobError
+from kangaroo.k8s.launch_command import train_arguments
+from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
+
+log = logging.getLogger(__name__)
+
+
+def run_stage_as_pytorchjob(
+    params,
+    stage: str,
+    out_dir: str | Path,
+    *,
+    corpus_dir: str | Path | None = None,
+    dataset_dir: str | Path | None = None,
+    init_from: str | Path | None = None,
+    checkpoint_root: str | Path | None = None,
+    num_gpus: int = 1,
+    num_nodes: int = 2,
+    dataset_version: str | None = None,
+    max_steps: int | None = None,
+    resume: bool = True,
+    run_id: str | None = None,
+    api_client=None,
+) -> dict[str, Any]:
+    """Train STAGE on NUM_NODES nodes x NUM_GPUS GPUs (`kangaroo train` under torchrun in each replica)
+    and return its summary.json. RUN_ID names the job (default: derived from OUT_DIR, which is stable
+    across retries of the same KFP task, so a retried step follows or replaces the same job).
+    Raises PyTorchJobError (and subclasses) when the job cannot run or fails.
+    """
+    cluster = params.cluster
+    root = Path(checkpoint_root or cluster.checkpoint_mount)
+    if not root.is_relative_to(cluster.checkpoint_mount):
+        raise PyTorchJobError(
+            f"checkpoint_root {root}: a multi-node stage needs it on the shared PVC {cluster.checkpoint_pvc} "
+            f"mounted at {cluster.checkpoint_mount}"
+        )
+    run_id = run_id or hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
+    name = job_name(stage, run_id)
+    run = root / stage / "runs" / name
+    run.mkdir(parents=True, exist_ok=True)
+    args = train_arguments(
+        run / "out",
+        params_file=write_params(params, run / "params.yaml"),
+        profile=params.profile,
+        corpus=stage_input(corpus_dir, run / "corpus", root),
+        dataset=stage_input(dataset_dir, run / "dataset", root),
+        init=stage_input(init_from, run / "init", root),
+        checkpoints=root / stage,
+        dataset_version=dataset_version,
+        max_steps=max_steps,
+        resume=resume,
+    )
+    job = build_pytorchjob(name, stage, args, num_nodes, num_gpus, cluster)
+    log.info(
+        "stage %s: %d nodes x %d GPUs as PyTorchJob %s (files under %s)",
+        stage,
+        num_nodes,
+        num_gpus,
+        name,
+        run,
+    )
+    run_pytorchjob(
+        job,
+        cluster.namespace,
+        poll_s=cluster.pytorchjob_poll_s,
+        timeout_s=cluster.pytorchjob_timeout_s,
+        api_client=api_client,
+    )
+    summary_file = run / "out" / "summary.json"
+    if not summary_file.is_file():
+        raise PyTorchJobError(f"PyTorchJob {name} succeeded but wrote no {summary_file}")
+    shutil.copytree(run / "out", out_dir, dirs_exist_ok=True)
+    return json.loads(summary_file.read_text())
+
+
+def write_params(params, path: Path) -> Path:
+    """The resolved params (profile and overrides applied) as a params.yaml every replica loads."""
+    tree = params.model_dump(mode="json")
+    path.write_text(yaml.safe_dump({**tree, "profiles": {tree["profile"]: {}}}, sort_keys=False))
+    return path
+
+
+def stage_input(source: str | Path | None, destination: Path, shared_root: Path) -> str | None:
+    """A local folder not yet on the shared volume is copied there; URIs (s3://...) and paths already on
+    it are passed through."""
+    if source is None:
+        return None
+    text = str(source)
+    path = Path(text)
+    if "://" in text or not path.exists() or path.resolve().is_relative_to(shared_root.resolve()):
+        return text
+    if path.is_dir():
+        shutil.copytree(path, destination, dirs_exist_ok=True)
+    else:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+    return str(destination)
