@@ -56,5 +56,5 @@ def test_decord_is_wrong_on_megamind_and_the_reader_falls_back():
 def test_deny_list_and_verification_choices():
     with open_video(debian_sample("cockatoo.mp4"), VideoSettings(backend="decord")) as video:
         assert video.backend == "pyav" and "4:4:4" in video.backend_reason
-    with open_video(debian_sample("vtest.avi"), VideoSettings(backend="auto")) as video:
+    with open_video(debian_sample("vtest.avi"), VideoSettings(backend="decord")) as video:
         assert video.backend == "decord" and video.backend_reason == "decord verified against PyAV"
