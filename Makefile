@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make compile - write build/kangaroo_pipeline.yaml"
 	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
+	@echo "make repro [STAGE=name] - run dvc.yaml stages (dvc repro) with the venv and caches set up"
 
 setup: $(VENV)/.installed
 
@@ -75,6 +76,12 @@ minio-remote: setup
 	  $(BIN)/dvc remote modify --local minio secret_access_key "$(MINIO_SECRET_KEY)"; fi
 	@if [ -n "$(MINIO_DEFAULT)" ]; then $(BIN)/dvc remote default --local minio; fi
 	$(BIN)/dvc remote list
+
+# `make repro [STAGE=train_instruction_tuning]`: dvc.yaml's stages with this Makefile's environment
+# (caches, TMPDIR, offline HF) and the venv's `kangaroo` on PATH.
+.PHONY: repro
+repro: setup | $(WORK)/tmp
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro $(STAGE)
 
 # ---- Kubernetes (docs/kubernetes.md) ----------------------------------------------------------------------
 # The git-ignored inputs of manifests/base: a copy of params.yaml (params ConfigMap) and minio.env (random
