@@ -169,20 +169,20 @@ class VideoReader:
 
         timeout = self.settings.decode_timeout_s
         deadline = time.monotonic() + timeout
-        with ThreadPoolExecutor(1, thread_name_prefix="kangaroo-video") as pool:
-            future = pool.submit(work, deadline)
-            try:
-                return future.result(timeout=timeout + 1.0)
-            except (FutureTimeout, DecodeTimeout, av.ExitError) as err:
-                raise VideoError(self.path, "timeout", f"{what} took longer than {timeout:g} s") from err
-            except VideoError:
-                raise
-            except av.FFmpegError as err:
-                raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
-            except IndexMismatch as err:
-                raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+        # No `with`: its exit would join a hung worker. The worker also checks the deadline between packets,
+        # so an abandoned one stops soon after.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="kangaroo-video")
+        future = pool.submit(work, deadline)
+        try:
+            return future.result(timeout=timeout + 1.0)
+        except (FutureTimeout, DecodeTimeout, av.ExitError) as err:
+            raise VideoError(self.path, "timeout", f"{what} took longer than {timeout:g} s") from err
+        except VideoError:
+            raise
+        except (av.FFmpegError, IndexMismatch) as err:
+            raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _decode_pyav(self, targets: Sequence[int], geometry, deadline: float) -> dict[int, np.ndarray]:
         def convert(frame) -> np.ndarray:
@@ -206,7 +206,10 @@ class VideoReader:
 
         def work(deadline: float) -> dict[int, np.ndarray]:
             if self._decord is not None:
-                batch = self._decord.get(targets)
+                try:
+                    batch = self._decord.get(targets)
+                except Exception as err:  # decord raises DECORDError/RuntimeError on streams it cannot read
+                    raise VideoError(self.path, "undecodable", f"decord: {str(err).splitlines()[0]}") from err
                 return {
                     frame: apply_geometry(rgb, geometry) for frame, rgb in zip(targets, batch, strict=True)
                 }
