@@ -391,3 +391,36 @@ def test_text_only_training_batch_still_touches_every_visual_parameter(tiny):
     finally:
         model.zero_grad()
         model.eval()
+
+
+def test_visual_information_reaches_the_answer_after_a_few_steps():
+    """Same prompt, different video colour: the model can only learn the answer through the visual path."""
+    model, processor = build_model_and_processor(profile_settings("tiny"))
+    model.train()
+
+    def solid(rgb):
+        frames = np.zeros((2, 32, 32, 3), np.uint8)
+        frames[:] = rgb
+        return {"frames": frames, "timestamps": np.array([0.0, 0.5])}
+
+    videos = [solid((230, 20, 20)), solid((20, 20, 230))]
+    batch = processor(
+        [qa("What colour is the video?", "red"), qa("What colour is the video?", "blue")],
+        videos=videos,
+        image_size=32,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for _ in range(20):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    prompt = processor(
+        [qa("What colour is the video?")[:1]] * 2, videos=videos, add_generation_prompt=True, image_size=32
+    )
+    out = model.generate(**prompt, max_new_tokens=2, do_sample=False)
+    answers = processor.tokenizer.batch_decode(
+        out[:, prompt["input_ids"].shape[1] :], skip_special_tokens=True
+    )
+    assert [a.strip() for a in answers] == ["red", "blue"], (answers, float(loss))

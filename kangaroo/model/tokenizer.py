@@ -71,6 +71,7 @@ def build_tiny_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
     corpus += [f" {word}{mark}" for word in _WORDS for mark in ("", ".", ",", "?")]
     corpus += [f"{word.capitalize()} {word.capitalize()}" for word in _WORDS]  # sentence starts
     corpus += [f" {word.upper()}" for word in _WORDS]  # on-screen text in captions is often upper case
+    corpus += [f"{word}." for word in _WORDS]  # replies start right after the header: no leading space
     backend.train_from_iterator(corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
