@@ -33,6 +33,10 @@ def clips(tmp_path_factory) -> dict[str, object]:
             textured=True,
             options={"deadline": "realtime", "cpu-used": "8"},
         ),  # fmt: skip
+        "avi": write_index_clip(folder / "mpeg4.avi", 90, gop=30, codec="mpeg4", bframes=0, textured=True),
+        "avi_bframes": write_index_clip(
+            folder / "mpeg4_b.avi", 90, gop=30, codec="mpeg4", bframes=2, textured=True
+        ),
         "mpeg2_ts": write_index_clip(
             folder / "mpeg2.ts", 90, gop=30, codec="mpeg2video", bframes=2, textured=True
         ),
@@ -71,6 +75,8 @@ def test_vfr_timestamps_are_the_real_presentation_times(clips):
         ("mpeg4", "pyav", 1),
         ("vp9", "pyav", 1),
         ("mpeg2_ts", "auto", 1),
+        ("avi", "auto", 0),
+        ("avi_bframes", "auto", 0),
     ],
 )
 def test_sampled_frames_equal_the_sequential_reference(clips, name, backend, decoder_threads):
@@ -83,6 +89,8 @@ def test_sampled_frames_equal_the_sequential_reference(clips, name, backend, dec
         picks = [count - 1, 3, 61, 59, 60, 3, count - 2, 0, 30, count // 2, count // 2 + 1]
         clip = video.sample_at(video.timestamps[picks])
     assert clip.indices.tolist() == picks
+    # AVI is seekable by packets only without B-frames (packed B-frames share a packet); MPEG-TS never
+    assert video._index.seekable == (name not in ("mpeg2_ts", "avi_bframes"))
     assert isinstance(clip, SampledFrames)
     for frame, index in zip(clip.frames, clip.indices, strict=True):
         assert mean_abs_diff(frame, reference[index]) == 0.0

@@ -4,9 +4,11 @@ Frame `i` is the i-th frame a sequential decode outputs (presentation order), wh
 decode and every backend agree on. Two ways to build the index:
 
 - from packets (demux only, no decoding): for containers that store a presentation timestamp per packet
-  and one frame per packet (MP4/MOV, Matroska/WebM). Frames are identified by their PTS, which enables
-  keyframe seeking. A decoded frame whose PTS the index does not know is treated as a mismatch by the
-  decoder, which then rebuilds the index the slow way.
+  and one frame per packet (MP4/MOV, Matroska/WebM, and AVI without B-frames: AVI's packed B-frames put
+  two frames in one packet). Frames are identified by their PTS, which enables keyframe seeking; the
+  decoder checks that each keyframe it seeks to really decodes as an intra frame. A wanted frame that
+  does not come out, or comes out flagged corrupt, is a mismatch: the reader then rebuilds the index
+  the slow way and decodes sequentially.
 - from a full decode: for everything else (AVI with packed B-frames, MPEG-PS, odd timestamps). Frames are
   identified by their ordinal, so sampling decodes sequentially.
 """
@@ -75,7 +77,9 @@ def _seconds(pts: np.ndarray, time_base: Fraction, start: int) -> np.ndarray:
 
 def index_from_packets(container, stream, deadline: float) -> FrameIndex | None:
     """Index from demuxing alone, or None when this container's packets cannot be trusted for it."""
-    if not any(name in SEEKABLE_FORMATS for name in container.format.name.split(",")):
+    formats = container.format.name.split(",")
+    avi_without_reordering = "avi" in formats and not stream.codec_context.has_b_frames
+    if not (avi_without_reordering or any(name in SEEKABLE_FORMATS for name in formats)):
         return None
     pts_list: list[int] = []
     key_pts: list[int] = []
@@ -83,7 +87,7 @@ def index_from_packets(container, stream, deadline: float) -> FrameIndex | None:
         if count % 256 == 0:
             check_deadline(deadline)
         if packet.size == 0:
-            continue  # the demuxer's end-of-stream flush packet
+            continue  # the demuxer's end-of-stream flush packet, or an AVI "drop frame" (no picture)
         if packet.pts is None or getattr(packet, "is_discard", False):
             return None
         pts_list.append(packet.pts)

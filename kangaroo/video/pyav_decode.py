@@ -22,6 +22,7 @@ from kangaroo.video.index import DecodeTimeout, FrameIndex, IndexMismatch, check
 
 logger = logging.getLogger(__name__)
 
+_INTRA = 1  # av.video.frame.PictureType.I
 Converter = Callable[["object"], np.ndarray]  # av.VideoFrame -> RGB uint8 [h, w, 3]
 
 
@@ -103,6 +104,11 @@ def _decode_runs(
                 if is_last or packet.size == 0:
                     decoded += context.decode(None)  # drain: the wanted frames leave the reorder buffer
                 for frame in decoded:
+                    if frame.pts == keyframe_pts and not (frame.key_frame or frame.pict_type == _INTRA):
+                        # a container flagged a predicted frame as a keyframe (common in old AVIs)
+                        raise IndexMismatch(
+                            f"the keyframe at pts {keyframe_pts} decodes as a predicted frame"
+                        )
                     if frame.pts in wanted:
                         if frame.is_corrupt:
                             raise IndexMismatch(
