@@ -72,6 +72,9 @@ def test_random_model_scores_at_chance(random_result, params):
     likelihood = chance_report(metrics, settings.chance_sigma, settings.min_ratio_over_chance, "likelihood")
     assert likelihood["at_chance"], likelihood
     assert not likelihood["meets_min_ratio"]
+    assert (
+        metrics["likelihood"]["vs_chance"]["at_chance"] and metrics["likelihood"]["vs_chance"]["chance_band"]
+    )
     predicted = metrics["likelihood"]["predicted_letters"]
     assert sum(count > 0 for letter, count in predicted.items() if letter != "none") >= 2, predicted
     # Free generation of a random model names no letter: never above chance, mostly parse failures.

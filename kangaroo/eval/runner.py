@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 import kangaroo
 from kangaroo.eval.benchmarks import LETTERS, BenchmarkSpec, MCQuestion, load_benchmark
+from kangaroo.eval.checks import chance_report
 from kangaroo.eval.letters import extract_letter
 from kangaroo.eval.metrics import mode_metrics, subset_metrics
 from kangaroo.eval.prompts import TEMPLATES, build_prompt, option_continuations, template_for
@@ -300,6 +301,10 @@ def summarise(
         per_mode["generation"]["max_new_tokens"] = settings.max_new_tokens
         per_mode["generation"]["mean_input_tokens"] = sum(new_tokens) / max(len(new_tokens), 1)
 
+    for block in per_mode.values():
+        # ratio over chance, the guessing band, and which categories a guesser would match
+        report = chance_report(block, settings.chance_sigma, settings.min_ratio_over_chance)
+        block["vs_chance"] = {k: v for k, v in report.items() if k not in ("per_category", "mode")}
     headline = settings.headline_mode if settings.headline_mode in per_mode else next(iter(per_mode))
     main = per_mode[headline]
     long_video = {
@@ -328,7 +333,7 @@ def summarise(
             "mean": sum(frames) / len(frames) if frames else 0.0,
             "min": min(frames, default=0),
             "max": max(frames, default=0),
-            "decoders_used": dict(Counter(p["decoder"] for p in predictions if p["decoder"])),
+            "decoders_used": dict(Counter(p.get("decoder") for p in predictions if p.get("decoder"))),
         },
         "run": {
             **run_info,
