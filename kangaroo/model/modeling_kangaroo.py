@@ -251,6 +251,8 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             cache = kwargs.pop("past_key_values")
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if pixel_values is not None and input_ids is None:
+            raise ValueError("pixel_values need input_ids: the video placeholders locate the visual tokens")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
