@@ -246,6 +246,15 @@ def _videomme_rows(root: Path) -> list[dict[str, Any]]:
     raise BenchmarkError(f"{folder}: no Video-MME annotation file (*.parquet, *.jsonl or *.json)")
 
 
+def _videomme_video(root: Path, video_id: str) -> str:
+    """`data/<videoID>.mp4`, or the .MP4/.mkv variants some downloads have."""
+    for suffix in (".mp4", ".MP4", ".mkv"):
+        candidate = root / "data" / f"{video_id}{suffix}"
+        if candidate.exists():
+            return str(candidate)
+    return str(root / "data" / f"{video_id}.mp4")
+
+
 def load_videomme(root: Path, split: str | None) -> list[MCQuestion]:
     """Video-MME: options carry their letter ("A. ..."), the answer is a letter; `split` filters duration."""
     questions = []
@@ -261,7 +270,7 @@ def load_videomme(root: Path, split: str | None) -> list[MCQuestion]:
         questions.append(
             MCQuestion(
                 question_id=str(row["question_id"]),
-                video=str(root / "data" / f"{row['videoID']}.mp4"),
+                video=_videomme_video(root, str(row["videoID"])),
                 question=row["question"],
                 options=options,
                 answer=answer,
