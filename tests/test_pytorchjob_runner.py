@@ -3,28 +3,17 @@ serves the CustomObjects endpoints it uses (create, get, delete) and plays back 
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kubernetes import client
+from k8s_api_standin import ApiStandIn, Served, condition
 
 from kangaroo.config import load_params
 from kangaroo.k8s.errors import PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
 from kangaroo.k8s.pytorchjob import build_pytorchjob, run_pytorchjob
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEM = re.compile(r"^/apis/kubeflow\.org/v1/namespaces/([^/]+)/pytorchjobs(?:/([^/?]+))?")
-
-
-def condition(kind: str, reason: str = "", message: str = "") -> dict:
-    return {"type": kind, "status": "True", "reason": reason, "message": message}
-
-
 CREATED = {"conditions": [condition("Created", "PyTorchJobCreated")]}
 RUNNING = {
     "conditions": [condition("Created", "PyTorchJobCreated"), condition("Running", "PyTorchJobRunning")],
@@ -41,102 +30,18 @@ FAILED = {
 }
 
 
-class ApiStandIn:
-    """Scripted API server state: stored jobs, statuses per GET, injected HTTP errors, request log."""
-
-    def __init__(
-        self, statuses: list[dict], create_code=201, get_errors=0, preexisting=False, store=True
-    ) -> None:
-        self.statuses = list(statuses)
-        self.store = store
-        self.create_code = create_code
-        self.get_errors = get_errors
-        self.preexisting = preexisting
-        self.jobs: dict[str, dict] = {}
-        self.requests: list[tuple[str, str, dict | None]] = []
-        self.lock = threading.Lock()
-
-
-def make_handler(state: ApiStandIn):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep test output clean
-            pass
-
-        def reply(self, code: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def status(self, code: int, reason: str, message: str) -> None:
-            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message}
-            self.reply(code, {**body, "reason": reason, "code": code})
-
-        def body(self) -> dict | None:
-            length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length)) if length else None
-
-        def do_POST(self):
-            body = self.body()
-            match = ITEM.match(self.path)
-            with state.lock:
-                state.requests.append(("POST", self.path, body))
-                name = body["metadata"]["name"]
-                if not match or match.group(2):
-                    return self.status(404, "NotFound", self.path)
-                if state.create_code != 201:
-                    return self.status(state.create_code, "InternalError", "etcd unavailable")
-                if state.preexisting:  # left by an earlier attempt of the same step
-                    state.preexisting = False
-                    state.jobs[name] = body
-                if name in state.jobs:
-                    return self.status(409, "AlreadyExists", f'pytorchjobs "{name}" already exists')
-                if state.store:
-                    state.jobs[name] = body
-            self.reply(201, body)
-
-        def do_GET(self):
-            match = ITEM.match(self.path)
-            with state.lock:
-                state.requests.append(("GET", self.path, None))
-                if state.get_errors:
-                    state.get_errors -= 1
-                    return self.status(503, "ServiceUnavailable", "apiserver restarting")
-                job = state.jobs.get(match.group(2)) if match else None
-                if job is None:
-                    return self.status(404, "NotFound", f"{self.path} not found")
-                status = state.statuses.pop(0) if len(state.statuses) > 1 else state.statuses[0]
-            self.reply(200, {**job, "status": status})
-
-        def do_DELETE(self):
-            match = ITEM.match(self.path)
-            with state.lock:
-                state.requests.append(("DELETE", self.path, self.body()))
-                state.jobs.pop(match.group(2), None)
-            self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
-
-    return Handler
-
-
 @pytest.fixture
 def api():
-    """Start a stand-in with a given script; yields (state, ApiClient on a real Configuration)."""
-    servers = []
+    """Start a scripted stand-in; yields (state, ApiClient on a real Configuration)."""
+    served = []
 
     def start(statuses, **kwargs):
-        state = ApiStandIn(statuses, **kwargs)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        configuration = client.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}")
-        return state, client.ApiClient(configuration)
+        served.append(Served(ApiStandIn(statuses, **kwargs)))
+        return served[-1].state, served[-1].api_client
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    for server in served:
+        server.close()
 
 
 @pytest.fixture(scope="module")

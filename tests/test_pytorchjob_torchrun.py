@@ -1,0 +1,84 @@
+"""A stage run as a two-node PyTorchJob, end to end on this machine: run_stage_as_pytorchjob builds the
+job, creates it through the real kubernetes client, and a local stand-in for the training operator runs
+each replica's exact container command (`torchrun ... kangaroo train`, gloo on CPU) with the rendezvous
+environment the operator injects. The two "nodes" must form one world of 2 ranks and train a step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from k8s_api_standin import LocalOperator, Served
+
+from kangaroo.config import load_params
+from kangaroo.k8s.crd_schema import validate_pytorchjob
+from kangaroo.k8s.launch_command import torchrun_command
+from kangaroo.k8s.multinode import run_stage_as_pytorchjob
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = "image_text_pretrain"  # images only: the cheapest corpus to make
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    from kangaroo.synth.images import write_images
+    from kangaroo.synth.settings import SynthSettings
+
+    out = tmp_path_factory.mktemp("images_corpus")
+    rows = write_images(out, SynthSettings(seed=3, num_images=24))  # 2 ranks need >= 2 packed rows
+    (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return out
+
+
+@pytest.fixture
+def cluster_run(tmp_path):
+    pvc = tmp_path / "pvc"
+    params = load_params(
+        ROOT / "params.yaml",
+        "tiny",
+        [
+            f"cluster.checkpoint_mount={pvc}",
+            "cluster.pytorchjob_poll_s=0.5",
+            "cluster.pytorchjob_timeout_s=600",
+        ],
+    )
+    secrets = {params.cluster.minio_secret: {key: f"test-{key}" for key in params.cluster.minio_secret_env}}
+    # the pod's /cache and /tmp volumes: the project's caches (compiled DeepSpeed ops) and the test's tmp
+    mounts = {"/cache": ROOT / ".cache", "/tmp": tmp_path}
+    served = Served(LocalOperator(secrets, mounts, log_dir=tmp_path))
+    yield params, served, pvc
+    served.close()
+
+
+@pytest.mark.slow
+def test_stage_trains_as_a_two_node_pytorchjob(corpus, cluster_run, tmp_path):
+    params, served, pvc = cluster_run
+    out = tmp_path / "kfp_output"
+    summary = run_stage_as_pytorchjob(
+        params,
+        STAGE,
+        out,
+        corpus_dir=corpus,
+        init_from="scratch",
+        num_gpus=0,
+        num_nodes=2,
+        max_steps=1,
+        run_id="e2e",
+        api_client=served.api_client,
+    )
+    logs = "".join(path.read_text()[-2000:] for path in tmp_path.glob("*.log"))
+    assert summary["world_size"] == 2, logs
+    assert summary["steps"] == 1 and summary["stage"] == STAGE
+    assert (out / "summary.json").is_file() and (out / "model" / "config.json").is_file()
+
+    (posted,) = [body for method, _, body in served.state.requests if method == "POST"]
+    validate_pytorchjob(posted)
+    run = pvc / STAGE / "runs" / posted["metadata"]["name"]
+    assert (run / "corpus" / "images.jsonl").is_file(), "a local corpus is staged on the shared volume"
+    assert load_params(run / "params.yaml", "tiny") == params, "replicas load exactly the step's params"
+    # both replicas ran the one torchrun entry point, as a 2-node x 1-process launch
+    assert served.state.commands[0] == served.state.commands[1]
+    args = served.state.commands[0][served.state.commands[0].index("--stage") + 2 :]
+    assert served.state.commands[0] == torchrun_command(STAGE, args, nproc_per_node=1, nnodes=2)
+    assert any((pvc / STAGE).glob("step*")), "checkpoints land on the shared volume, for resume"
