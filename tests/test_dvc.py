@@ -151,26 +151,27 @@ def test_push_failure_mid_transfer_records_no_version(tmp_path, s3_env, s3_bucke
     dataset = repo / "datasets" / "dataset"
     dvc_file = repo / "datasets" / "dataset.dvc"
     write_dataset(dataset, n=6)
-    flaky_proxy.cut_after(4000)  # the server goes away during the upload and stays away
-    with pytest.raises(DatasetVersionError, match="push -r minio") as info:
-        version_dataset(dataset, remote="minio")
-    assert "datasets/dataset" in str(info.value)
-    assert not dvc_file.exists() and not (repo / "datasets" / ".gitignore").exists()  # nothing recorded
-
-    flaky_proxy.restore()
     first = version_dataset(dataset, remote="minio")
     pushed = dvc_file.read_text()
     md5 = first.md5.removesuffix(".dir")
     keys = [o["Key"] for o in s3_env.boto_client().list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert f"dvc/files/md5/{md5[:2]}/{md5[2:]}.dir" in keys and first.nfiles == 6
 
-    # a new dataset state whose push fails leaves the previous, pushed version recorded
-    (dataset / "new.bin").write_bytes(os.urandom(5000))
-    flaky_proxy.cut_after(2000)
-    with pytest.raises(DatasetVersionError):
+    # new data; the server goes away during its upload and stays away: the pushed version stays recorded
+    (dataset / "new.bin").write_bytes(os.urandom(20000))
+    flaky_proxy.cut_after(4000)
+    with pytest.raises(DatasetVersionError, match="push -r minio") as info:
         version_dataset(dataset, remote="minio")
+    assert "datasets/dataset" in str(info.value)
     assert dvc_file.read_text() == pushed
     assert read_dataset_version(dvc_file).md5 == first.md5 == yaml.safe_load(pushed)["outs"][0]["md5"]
+
+    # a dataset never pushed leaves no .dvc file and no .gitignore entry behind
+    other = repo / "fresh" / "dataset"
+    write_dataset(other, n=2)
+    with pytest.raises(DatasetVersionError, match="nosuchremote"):
+        version_dataset(other, remote="nosuchremote")
+    assert not (repo / "fresh" / "dataset.dvc").exists() and not (repo / "fresh" / ".gitignore").exists()
 
 
 def test_version_dataset_errors_name_the_path(tmp_path):
