@@ -85,6 +85,7 @@ class VideoReader:
                 raise VideoError(self.path, "unsupported", "no decoder for the video stream")
             self.codec = context.name
             self.width, self.height = int(context.width), int(context.height)
+            self._nominal_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
             self._container_format = container.format.name
             profile = getattr(context, "profile", None)
             deny = deny_reason(self.codec, profile, bool(context.has_b_frames), self._container_format)
@@ -245,9 +246,10 @@ class VideoReader:
 
     @property
     def fps(self) -> float:
-        """Average frame rate over the video (frames per second)."""
+        """Average frame rate over the video (frames per second); the container's nominal rate for a single
+        frame."""
         span = self.duration - float(self._index.timestamps[0])
-        return self.num_frames / span if span > 0 else 0.0
+        return self.num_frames / span if span > 0 else self._nominal_fps
 
     def sample_uniform(
         self, num_frames: int, size: int | None = None, policy: str | None = None
