@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from curation_helpers import slow_or_dying
 from debian_samples import debian_sample
 from s3_server import s3_bucket, s3_server  # noqa: F401  (pytest fixtures)
 
@@ -171,14 +172,6 @@ def test_merge_refuses_overlapping_or_truncated_shards(curated, tmp_path):
     assert summary["num_inputs"] == NUM_VIDEOS and summary["shard"] is None
 
 
-def slow_or_dying(item: str) -> str:
-    if item == "hang":
-        time.sleep(3600)
-    if item == "die":
-        os._exit(3)  # a decoder segfault looks like this to the parent
-    return item.upper()
-
-
 def test_pool_replaces_hung_and_dead_workers_and_finishes_the_rest():
     pool = DeadlinePool(slow_or_dying, workers=2, timeout_s=2.0, start_method="forkserver")
     outcomes = {o.index: o for o in pool.map_unordered(["a", "hang", "b", "die", "c", "d"])}
@@ -227,8 +220,8 @@ def test_s3_prefix_input_downloads_per_video_and_cleans_up(
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
-    # spawn: workers take the credentials from this process's environment as it is now
-    p = params(f"storage.endpoint={s3_server.endpoint}", "curation.start_method=spawn", "curation.workers=1")
+    # fork: workers take the credentials from this process's environment as it is now
+    p = params(f"storage.endpoint={s3_server.endpoint}", "curation.start_method=fork", "curation.workers=1")
     source = f"s3://{s3_bucket}/raw"
     inputs = list_inputs(source, p.storage)
     assert inputs == sorted(f"{source}/{key}" for key in picked.values())
