@@ -12,6 +12,7 @@ from kangaroo.config import read_params_tree, resolve_profile
 from kangaroo.model import (
     KangarooForConditionalGeneration,
     KangarooProcessor,
+    ModelBuildError,
     build_model_and_processor,
     load_model_and_processor,
     save_model_and_processor,
@@ -162,7 +163,12 @@ def test_save_load_and_auto_classes_give_identical_logits(tiny, tmp_path):
     auto_processor = AutoProcessor.from_pretrained(tmp_path)
     assert isinstance(auto_model, KangarooForConditionalGeneration)
     assert isinstance(auto_processor, KangarooProcessor)
-    for m, p in [(loaded, loaded_processor), (auto_model, auto_processor)]:
+    # a training stage's output folder (KFP Model artifact) holds the checkpoint in model/
+    save_model_and_processor(model, processor, tmp_path / "stage" / "model")
+    from_stage, stage_processor = load_model_and_processor(tmp_path / "stage")
+    with pytest.raises(ModelBuildError, match="no config.json"):
+        load_model_and_processor(tmp_path / "stage" / "missing")
+    for m, p in [(loaded, loaded_processor), (auto_model, auto_processor), (from_stage, stage_processor)]:
         again = p(qa(), videos=[clip(3)])
         assert torch.equal(again["input_ids"], batch["input_ids"])
         with torch.no_grad():

@@ -243,16 +243,24 @@ def build_model_and_processor(
     return model, processor
 
 
+def checkpoint_folder(path: str | Path) -> Path:
+    """The saved checkpoint in `path` itself or in its `model/` subfolder (a training stage's output)."""
+    path = Path(path)
+    for folder in (path, path / "model"):
+        if (folder / "config.json").is_file():
+            return folder
+    raise ModelBuildError(f"{path}: not a saved Kangaroo checkpoint (no config.json in it or in model/)")
+
+
 def load_model_and_processor(
     path: str | Path,
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     attn_implementation: str | None = None,
 ) -> tuple[KangarooForConditionalGeneration, KangarooProcessor]:
-    """A checkpoint folder written by `model.save_pretrained` + `processor.save_pretrained`."""
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ModelBuildError(f"{path}: not a saved Kangaroo checkpoint (no config.json)")
+    """A checkpoint folder written by `model.save_pretrained` + `processor.save_pretrained`, or a training
+    stage's output folder (the KFP Model artifact), whose `model/` subfolder holds that checkpoint."""
+    path = checkpoint_folder(path)
     kwargs = {"dtype": dtype} if dtype is not None else {}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
