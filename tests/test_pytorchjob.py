@@ -217,6 +217,17 @@ def test_job_name_from_stage_and_run_id():
     assert len(long) <= 48 and not long.endswith("-")
 
 
+def test_local_command_can_name_the_venv(tmp_path):
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    command = torchrun_command(STAGE, ["--out", "o"], nproc_per_node=2, bin_dir=bin_dir)
+    assert command[0] == str(bin_dir / "torchrun") and command[command.index("--no-python") + 1] == str(
+        bin_dir / "kangaroo"
+    )
+    assert Path(command[0]).is_file() and Path(command[5]).is_file()
+
+
 def test_command_builder_refuses_empty_launches():
     with pytest.raises(ValueError):
         torchrun_command(STAGE, [], nproc_per_node=0)

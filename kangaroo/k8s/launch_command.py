@@ -47,18 +47,23 @@ def train_arguments(
 
 
 def torchrun_command(
-    stage: str, args: list[str], nproc_per_node: int, nnodes: int = 1, torchrun: str = "torchrun"
+    stage: str, args: list[str], nproc_per_node: int, nnodes: int = 1, bin_dir: str | Path | None = None
 ) -> list[str]:
     """`torchrun ... kangaroo train --stage STAGE ARGS`.
 
     nnodes == 1: `--standalone` (a local rendezvous on a free port). nnodes > 1: no rendezvous flags on
     purpose; torchrun reads PET_MASTER_ADDR, PET_MASTER_PORT and PET_NODE_RANK, which the training operator
     sets in each PyTorchJob pod (the Master pod's address, its `pytorchjob-port`, the pod's index).
-    `--no-python` runs the `kangaroo` console script from PATH instead of a Python file.
+    `--no-python` runs the `kangaroo` console script instead of a Python file. Both programs come from
+    PATH (the image's venv), or from BIN_DIR when given (e.g. `Path(sys.executable).parent` locally).
     """
     if nproc_per_node < 1 or nnodes < 1:
         raise ValueError(f"nproc_per_node={nproc_per_node} and nnodes={nnodes} must be >= 1")
+    program, subcommand = TRAIN_ENTRY_POINT
+    torchrun = "torchrun"
+    if bin_dir is not None:
+        torchrun, program = str(Path(bin_dir) / torchrun), str(Path(bin_dir) / program)
     command = [torchrun, f"--nnodes={nnodes}", f"--nproc-per-node={nproc_per_node}"]
     if nnodes == 1:
         command.append("--standalone")
-    return [*command, "--no-python", *TRAIN_ENTRY_POINT, "--stage", stage, *args]
+    return [*command, "--no-python", program, subcommand, "--stage", stage, *args]
