@@ -17,6 +17,7 @@ KUBECTL = Path(sys.executable).with_name("kubectl")
 KUBERNETES_VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 OVERLAYS = ("local", "gpu")
 TARGET_KUBERNETES = "1.31.0"  # oldest minor still supported by the major clouds' managed Kubernetes
+NEWEST_KUBERNETES = "1.37.0"  # newest schemas kubernetes-validate ships (= the pinned kubectl's minor)
 
 
 def copy_manifests(destination: Path) -> Path:
