@@ -15,7 +15,13 @@ import pytest
 import yaml
 from s3_server import S3Server, flaky_proxy, s3_bucket, s3_server  # noqa: F401
 
-from kangaroo.storage import DatasetVersion, DatasetVersionError, read_dataset_version, version_dataset
+from kangaroo.storage import (
+    DatasetVersion,
+    DatasetVersionError,
+    init_dvc_repo,
+    read_dataset_version,
+    version_dataset,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -172,6 +178,17 @@ def test_push_failure_mid_transfer_records_no_version(tmp_path, s3_env, s3_bucke
     with pytest.raises(DatasetVersionError, match="nosuchremote"):
         version_dataset(other, remote="nosuchremote")
     assert not (repo / "fresh" / "dataset.dvc").exists() and not (repo / "fresh" / ".gitignore").exists()
+
+
+def test_git_less_workspace_versions_to_its_remote(tmp_path):
+    """What a KFP task does: no checkout, a `dvc init --no-scm` workspace with the remote, then version."""
+    workspace = init_dvc_repo(tmp_path / "ws", str(tmp_path / "remote"))
+    digests = write_dataset(workspace / "dataset", n=3)
+    version = version_dataset(workspace / "dataset")
+    assert version.rev is None and version.nfiles == 3  # not the rev of the checkout around TMPDIR
+    md5 = version.md5.removesuffix(".dir")
+    assert (tmp_path / "remote" / "files" / "md5" / md5[:2] / f"{md5[2:]}.dir").is_file()
+    assert tree_digests(workspace / "dataset") == digests
 
 
 def test_version_dataset_errors_name_the_path(tmp_path):

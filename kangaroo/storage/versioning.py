@@ -9,6 +9,7 @@ as they were, so no data missing from the remote is ever registered as a dataset
 
 from __future__ import annotations
 
+import configparser
 import json
 import logging
 import os
@@ -81,15 +82,31 @@ def init_dvc_repo(
     """Make `root` a DVC repo without git (`dvc init --no-scm`) whose default remote is `remote_url`.
 
     For places with no checkout (a KFP task's workspace): version a dataset there with version_dataset.
+    The remote section is written directly (one `dvc` start-up instead of three); a local remote path is
+    made absolute, as `dvc remote add` would resolve it.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".dvc").is_dir():
         run_dvc(["init", "--no-scm", "-q"], root)
-        run_dvc(["config", "core.analytics", "false"], root)
-    run_dvc(["remote", "add", "-d", "-f", name, remote_url], root)
+    if "://" not in remote_url:
+        remote_url = str(Path(remote_url).resolve())
+    config = configparser.ConfigParser()
+    config.read(root / ".dvc" / "config")
+    if not config.has_section("core"):
+        config.add_section("core")
+    config.set("core", "analytics", "false")
+    config.set("core", "remote", name)
+    section = f'remote "{name}"'
+    for existing in config.sections():  # DVC itself writes ['remote "x"'], with the quotes
+        if existing.strip("'") == section:
+            config.remove_section(existing)
+    config.add_section(section)
+    config.set(section, "url", remote_url)
     if endpoint_url:
-        run_dvc(["remote", "modify", name, "endpointurl", endpoint_url], root)
+        config.set(section, "endpointurl", endpoint_url)
+    with (root / ".dvc" / "config").open("w") as handle:
+        config.write(handle)
     return root
 
 
@@ -146,6 +163,9 @@ def version_dataset(
 
 
 def _git_rev(root: Path) -> str | None:
+    config = root / ".dvc" / "config"
+    if config.is_file() and "no_scm = true" in config.read_text().lower():
+        return None  # a git-less workspace (init_dvc_repo) may sit inside an unrelated checkout
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30, check=False
