@@ -5,6 +5,7 @@ repos built from the project's committed DVC config (never the project repo itse
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -117,11 +118,12 @@ def test_default_local_remote_works_out_of_the_box(tmp_path):
     assert version.md5.endswith(".dir") and version.path == "datasets/corpus" and version.nfiles == 5
     assert version.rev is not None and len(version.rev) == 40
     storage = repo / "dvc-storage"  # ../dvc-storage relative to .dvc/: the git-ignored repo-root folder
-    assert storage.is_dir() and any(storage.rglob("*.dir"))
-    shutil.rmtree(repo / "datasets" / "corpus")
-    dvc("cache", "dir", str(tmp_path / "empty-cache"), cwd=repo)  # force a real fetch from the remote
-    dvc("pull", cwd=repo)
-    assert tree_digests(repo / "datasets" / "corpus") == digests
+    md5 = version.md5.removesuffix(".dir")
+    manifest = json.loads((storage / "files" / "md5" / md5[:2] / f"{md5[2:]}.dir").read_text())
+    assert sorted(entry["relpath"] for entry in manifest) == sorted(digests)
+    for entry in manifest:  # every file's bytes are on the remote, content-addressed by their MD5
+        stored = storage / "files" / "md5" / entry["md5"][:2] / entry["md5"][2:]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == digests[entry["relpath"]]
     assert DatasetVersion.from_json(version.to_json()) == version
 
 
