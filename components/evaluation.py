@@ -31,9 +31,10 @@ def evaluate_model(
 @project_component
 def register_model(model: Input[Model], accuracy: float, dataset_version: str, registered: Output[Model]):
     """Copy the final checkpoint to the registry location with its lineage (dataset version, accuracy)."""
+    from kangaroo.model.build import checkpoint_folder
     from kangaroo.model.registry import register_checkpoint
 
     card = register_checkpoint(
-        model.path, registered.path, accuracy=accuracy, dataset_version=dataset_version
+        checkpoint_folder(model.path), registered.path, accuracy=accuracy, dataset_version=dataset_version
     )
     registered.metadata.update(card)

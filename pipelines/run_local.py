@@ -8,14 +8,20 @@ import argparse
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from kangaroo.config import load_params
+from kangaroo.errors import KangarooError
 from kangaroo.logs import setup_logging
 
 log = logging.getLogger("pipelines.run_local")
 
 PIPELINE_NAME = "kangaroo-flow"
+
+
+class LocalRunFailed(KangarooError):
+    """A step of the local pipeline run failed."""
 
 
 def ensure_sample_corpus(corpus_dir: Path, params) -> Path:
@@ -63,20 +69,32 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ["TMPDIR"] = str(work / "tmp")  # the local runner leaves temp folders per task
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
-    kangaroo_pipeline(
-        input_uri=str(corpus / "videos"),
-        corpus_uri=str(corpus),
-        benchmark=f"sample:{corpus}",
-        profile=profile,
-        params_yaml=project_params_text(),
-        overrides=overrides,
-        checkpoint_root=str(work / "checkpoints"),
+    # Caching: a second run with nothing changed reuses every step's outputs (keys = inputs + command).
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        enable_caching=True,
+        cache_root=str(work / "kfp_cache"),
     )
+    failure = None
+    try:
+        kangaroo_pipeline(
+            input_uri=str(corpus / "videos"),
+            corpus_uri=str(corpus),
+            benchmark=f"sample:{corpus}",
+            profile=profile,
+            params_yaml=project_params_text(),
+            overrides=overrides,
+            checkpoint_root=str(work / "checkpoints"),
+        )
+    except RuntimeError as err:  # kfp.local raises when a task failed (e.g. the quality gate stopped the run)
+        failure = err
     run_dir = latest_run_dir(pipeline_root)
     outputs = report_outputs(run_dir) if run_dir else {}
     for label, path in outputs.items():
         log.info("%-22s %s", label, path)
+    if failure is not None:
+        raise LocalRunFailed(f"{failure}; outputs of the run so far are listed above") from failure
     metrics = outputs.get("evaluation metrics")
     if metrics:
         scores = json.loads(Path(metrics).read_text())
@@ -99,7 +117,11 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     setup_logging(args.log_level)
-    run_local(args.work, args.profile, args.overrides)
+    try:
+        run_local(args.work, args.profile, args.overrides)
+    except KangarooError as err:
+        log.error("%s", err)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
