@@ -6,8 +6,8 @@ Sources (StageSettings.sources):
 - ``captions``: ``DATASET/dataset.jsonl`` (the captioned, gated dataset), "Describe the video." -> caption;
   clips behind eval-split questions of the corpus are left out (their captions would leak the answers).
 - ``qa``: ``CORPUS/questions.jsonl`` rows of the **train** split only (the eval split is held out), rendered
-  with the evaluation prompt (question + lettered options) -> "(B) option text", so the answer carries both
-  the letter a generation-mode scorer extracts and the option text a likelihood-mode scorer ranks.
+  with the evaluation prompt (question + lettered options) -> "option text (B)", so the answer carries both
+  the option text a likelihood-mode scorer ranks and the letter a generation-mode scorer extracts.
 
 Videos are sampled with Kangaroo's dynamic frame sampling (`VideoReader.sample_fps`): one frame every
 1/sampling_fps seconds, capped at the stage's `max_frames` (longer videos get `max_frames` frames spread
@@ -66,9 +66,13 @@ def render_question(question: str, options: list[str]) -> str:
 
 
 def render_answer(options: list[str], answer_letter: str) -> str:
-    """The assistant reply for a multiple-choice question: "(B) option text"."""
+    """The assistant reply for a multiple-choice question: the option text, then its letter ("red (B)").
+
+    Option text first so a likelihood scorer (lmms-eval mcppl style, `eval.likelihood_continuation:
+    option`) ranks exactly what was trained; the letter after it is what a generation scorer extracts.
+    """
     index = LETTERS.index(answer_letter)
-    return f"({answer_letter}) {options[index]}"
+    return f"{options[index]} ({answer_letter})"
 
 
 def conversation(user_text: str, reply: str) -> list[dict[str, Any]]:

@@ -179,7 +179,7 @@ def render_plan(plans: list[StagePlan], params: Params) -> None:
             f"{plan.total_gb:.2f} GB (Z{plan.zero_stage})",
             "yes" if plan.fits else "NO",
         )
-    Console().print(table)
+    Console(width=160).print(table)  # wide enough for every column in a CI log
 
 
 def plans_as_dicts(plans: list[StagePlan]) -> list[dict[str, Any]]:
