@@ -1,8 +1,11 @@
 """Upload the compiled pipeline to a Kubeflow Pipelines endpoint and start a run.
 
-    python -m pipelines.submit --host https://kubeflow.example.com/pipeline \
-        --input-uri s3://raw/videos --corpus-uri s3://raw/corpus --benchmark videomme:s3://bench/videomme \
+    python -m pipelines.submit --host https://kubeflow.example.com/pipeline \\
+        --input-uri s3://raw/videos --corpus-uri s3://raw/corpus --benchmark videomme:s3://bench/videomme \\
         --profile paper --num-gpus 8
+
+The run goes to the namespace and service account of `cluster:` in params.yaml, where the manifests put
+the MinIO Secret, the checkpoint PVC and the RBAC for PyTorchJobs.
 """
 
 import argparse
@@ -11,36 +14,36 @@ from pathlib import Path
 
 import kfp
 
+from kangaroo.config import load_params
 from kangaroo.logs import setup_logging
 from pipelines.compile import compile_pipeline
 
 log = logging.getLogger("pipelines.submit")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--host", required=True, help="KFP API endpoint (ml-pipeline service or the UI's /pipeline)."
-    )
-    parser.add_argument("--namespace", default="kubeflow", help="Kubeflow profile namespace for the run.")
+    parser.add_argument("--host", required=True, help="KFP API endpoint (ml-pipeline or the UI's /pipeline).")
     parser.add_argument("--experiment", default="kangaroo-flow")
     parser.add_argument("--package", type=Path, default=Path("build/kangaroo_pipeline.yaml"))
-    parser.add_argument("--input-uri", required=True)
-    parser.add_argument("--corpus-uri", required=True)
-    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--input-uri", required=True, help="Raw videos: folder or s3:// prefix.")
+    parser.add_argument("--corpus-uri", required=True, help="images.jsonl + questions.jsonl location.")
+    parser.add_argument("--benchmark", required=True, help="e.g. videomme:s3://bench/videomme")
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--num-gpus", type=int, default=8)
     parser.add_argument("--num-nodes", type=int, default=1)
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], help="params override key=value"
-    )
-    args = parser.parse_args()
-    setup_logging("INFO")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="params key=value")
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
+    setup_logging("INFO")
+    cluster = load_params(profile=args.profile, overrides=args.overrides).cluster
     package = compile_pipeline(args.package)
-    client = kfp.Client(host=args.host, namespace=args.namespace)  # token from the kubeconfig / in-cluster SA
+    client = kfp.Client(host=args.host, namespace=cluster.namespace)  # auth from kubeconfig / in-cluster SA
     run = client.create_run_from_pipeline_package(
         str(package),
         arguments={
@@ -53,9 +56,11 @@ def main() -> None:
             "overrides": args.overrides,
         },
         experiment_name=args.experiment,
-        namespace=args.namespace,
+        namespace=cluster.namespace,
+        service_account=cluster.service_account,
     )
-    log.info("started run %s: %s/#/runs/details/%s", run.run_id, args.host, run.run_id)
+    url = f"{args.host}/#/runs/details/{run.run_id}"
+    log.info("started run %s in namespace %s: %s", run.run_id, cluster.namespace, url)
 
 
 if __name__ == "__main__":
