@@ -12,6 +12,7 @@ Frames are matched by PTS, so a decode is either exact or detected as wrong (Ind
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -135,9 +136,15 @@ def decode_seek(
     decoder_threads: int,
     deadline: float,
     timeout_s: float,
+    min_frames_per_worker: int = 0,
 ) -> dict[int, np.ndarray]:
-    """Decode sorted unique `targets` of a seekable file; returns {frame index: converted frame}."""
+    """Decode sorted unique `targets` of a seekable file; returns {frame index: converted frame}.
+
+    Extra workers are only used while each gets at least `min_frames_per_worker` frames to decode: a
+    worker costs a container open and a priming decode, which dominate on short clips."""
     runs = plan_runs(index, targets)
+    cost = sum(frames[-1] - keyframe + 1 for keyframe, frames in runs)
+    workers = max(1, min(workers, cost // max(min_frames_per_worker, 1)))
     chunks = split_runs(runs, workers)
     if len(chunks) == 1:
         return _decode_runs(path, index, chunks[0], convert, decoder_threads, deadline, timeout_s)
@@ -147,8 +154,6 @@ def decode_seek(
             pool.submit(_decode_runs, path, index, chunk, convert, decoder_threads, deadline, timeout_s)
             for chunk in chunks
         ]
-        import time
-
         for future in futures:
             try:
                 out.update(future.result(timeout=max(deadline - time.monotonic(), 0.0) + 1.0))

@@ -197,8 +197,9 @@ class VideoReader:
         )
         if self._index.seekable:
             return decode_seek(
-                self.path, self._index, targets, convert, workers=self.settings.decode_workers, **options
-            )
+                self.path, self._index, targets, convert, workers=self.settings.decode_workers,
+                min_frames_per_worker=self.settings.min_frames_per_worker, **options,
+            )  # fmt: skip
         return decode_sequential(self.path, targets, convert, **options)
 
     def _read(self, indices: np.ndarray, size: int | None, policy: str | None) -> SampledFrames:

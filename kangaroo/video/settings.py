@@ -17,6 +17,7 @@ class VideoSettings(Section):
     decode_timeout_s: float = Field(120.0, gt=0)
     decode_workers: int = Field(2, ge=1)
     decoder_threads: int = Field(0, ge=0)
+    min_frames_per_worker: int = Field(100, ge=0)
     decord_deny_list: bool = True
     verify_frames: int = Field(3, ge=1, le=3)
     verify_tolerance: float = Field(0.5, ge=0)
