@@ -7,6 +7,7 @@ on `kangaroo train` with the same arguments, and its summary.json is returned.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -40,14 +41,20 @@ def run_stage(
     max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
-    CHECKPOINT_ROOT/<stage> (default OUT/checkpoints), resuming from the newest one (pre-empted pods).
+    CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one (pre-empted pods).
 
     enabled=False passes the init model through unchanged (a stage skipped in this run).
     """
     out = Path(out_dir)
     if not enabled:
         return pass_through(stage, init_from, out)
-    checkpoint_dir = Path(checkpoint_root) / stage if checkpoint_root else None
+    checkpoint_dir = (
+        Path(checkpoint_root)
+        / stage
+        / run_fingerprint(params, stage, init_from, corpus_dir, dataset_dir, dataset_version, max_steps)
+        if checkpoint_root
+        else None
+    )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if num_gpus > 1 and not under_launcher:
         return spawn_torchrun(
@@ -79,6 +86,18 @@ def run_stage(
         checkpoint_dir=checkpoint_dir,
         dataset_version=dataset_version,
     )
+
+
+def run_fingerprint(params: Params, stage: str, *inputs: object) -> str:
+    """Names a stage's checkpoint folder on the shared volume: the same stage config, init model and data
+    (a retried or pre-empted step) resume there; anything else starts fresh instead of resuming a stranger."""
+    identity = {
+        "stage": params.train.stage(stage).model_dump(mode="json"),
+        "model": params.model.model_dump(mode="json"),
+        "seed": params.train.seed,
+        "inputs": [str(value) for value in inputs],
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def pass_through(stage: str, init_from: str | None, out: Path) -> dict[str, Any]:
