@@ -81,4 +81,4 @@ def test_stage_trains_as_a_two_node_pytorchjob(corpus, cluster_run, tmp_path):
     assert served.state.commands[0] == served.state.commands[1]
     args = served.state.commands[0][served.state.commands[0].index("--stage") + 2 :]
     assert served.state.commands[0] == torchrun_command(STAGE, args, nproc_per_node=1, nnodes=2)
-    assert any((pvc / STAGE).glob("step*")), "checkpoints land on the shared volume, for resume"
+    assert any((pvc / STAGE).glob("runs/*/checkpoints/step*")), "checkpoints land on the shared volume"

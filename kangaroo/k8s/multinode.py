@@ -64,7 +64,7 @@ def run_stage_as_pytorchjob(
         corpus=stage_input(corpus_dir, run / "corpus", root),
         dataset=stage_input(dataset_dir, run / "dataset", root),
         init=stage_input(init_from, run / "init", root),
-        checkpoints=root / stage,
+        checkpoints=run / "checkpoints",  # per job: a retry resumes, another run never picks them up
         dataset_version=dataset_version,
         max_steps=max_steps,
         resume=resume,

@@ -41,7 +41,8 @@ def run_stage(
     max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
-    CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one (pre-empted pods).
+    CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
+    (pre-empted pods). With num_nodes > 1 (and no launcher around) the stage runs as a PyTorchJob.
 
     enabled=False passes the init model through unchanged (a stage skipped in this run).
     """
@@ -56,6 +57,24 @@ def run_stage(
         else None
     )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if num_nodes > 1 and not under_launcher:
+        # Several nodes: the training operator runs the same `kangaroo train` under torchrun in each replica.
+        from kangaroo.k8s.multinode import run_stage_as_pytorchjob
+
+        return run_stage_as_pytorchjob(
+            params,
+            stage,
+            out,
+            corpus_dir=corpus_dir,
+            dataset_dir=dataset_dir,
+            init_from=init_from,
+            checkpoint_root=checkpoint_root,
+            num_gpus=num_gpus,
+            num_nodes=num_nodes,
+            dataset_version=dataset_version,
+            max_steps=max_steps,
+            resume=resume,
+        )
     if num_gpus > 1 and not under_launcher:
         return spawn_torchrun(
             params,
@@ -70,8 +89,6 @@ def run_stage(
             dataset_version,
             max_steps,
         )
-    if num_nodes > 1 and not under_launcher:
-        log.warning("num_nodes=%d but no launcher environment: running on this node only", num_nodes)
     from kangaroo.train.loop import train_stage
 
     return train_stage(
