@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from kangaroo.cli import app
 from kangaroo.config import load_params
 from kangaroo.curation.captioning import CaptionError, FrameCaption, caption_curated, merge_deterministic
 from kangaroo.curation.ledger import LedgerRow, write_ledger
@@ -68,12 +68,18 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_source_backend_through_the_cli(curated, tmp_path):
-    code = "import sys; from kangaroo.cli import main; sys.argv[0] = 'kangaroo'; main()"
-    command = [sys.executable, "-c", code, "caption", "--curated", str(curated), "--out", str(tmp_path)]
-    command += ["--params", str(ROOT / "params.yaml"), "--backend", "source"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "videos/min" in result.stderr
+    args = [
+        "caption",
+        "--curated",
+        str(curated),
+        "--out",
+        str(tmp_path),
+        "--params",
+        str(ROOT / "params.yaml"),
+    ]
+    result = CliRunner().invoke(app, [*args, "--backend", "source"])
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "videos/min" in result.output
     rows = {row["key"]: row for row in read_jsonl(tmp_path / "dataset.jsonl")}
     assert set(rows) == set(CAPTIONS)  # kept and captioned; the rejected clip never reaches captioning
     for key, row in rows.items():

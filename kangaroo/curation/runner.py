@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from kangaroo.config import Params
 from kangaroo.curation.evaluate import VideoTask, evaluate_video
-from kangaroo.curation.filters import warm_up
+from kangaroo.curation.filters import build_filters, warm_up
 from kangaroo.curation.ledger import (
     DECODE_ERROR,
     KEPT,
@@ -43,12 +43,21 @@ def _common_root(inputs: Sequence[str]) -> str:
     return os.path.commonpath([os.path.dirname(i) for i in inputs])
 
 
-def _row_for(task: VideoTask, status: str, value: LedgerRow | None, error: str | None) -> LedgerRow:
+def _row_for(
+    task: VideoTask, status: str, value: LedgerRow | None, error: str | None, filter_names: list[str]
+) -> LedgerRow:
     if status == OK:
         return value
+    # The worker timed out, died or raised: no score is known, but the row still names every filter.
     reason = TIMEOUT if status not in (ERROR, CRASHED) else DECODE_ERROR
     return LedgerRow(
-        video=task.video, key=task.key, status=REJECTED, reason=reason, error=error, shard=task.shard
+        video=task.video,
+        key=task.key,
+        status=REJECTED,
+        reason=reason,
+        error=f"{task.video}: {error}",
+        scores={name: None for name in filter_names},
+        shard=task.shard,
     )
 
 
@@ -75,12 +84,13 @@ def curate_shard(
     pool = DeadlinePool(
         evaluate_video, workers, settings.video_timeout_s, settings.start_method, partial(warm_up, settings)
     )
+    filter_names = [f.name for f in build_filters(settings)]
     started = time.monotonic()
     rows: list[LedgerRow] = []
     with tqdm(total=len(tasks), desc=f"curate shard {shard}", unit="video", disable=not progress) as bar:
         for outcome in pool.map_unordered(tasks):
             task = tasks[outcome.index]
-            rows.append(_row_for(task, outcome.status, outcome.value, outcome.error))
+            rows.append(_row_for(task, outcome.status, outcome.value, outcome.error, filter_names))
             if outcome.status != OK:
                 log.warning("%s: %s: %s", task.key, outcome.status, outcome.error)
             bar.update()
