@@ -17,6 +17,7 @@ from kangaroo.config import load_params
 from kangaroo.synth.corpus import write_corpus
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.train.data import list_raw_samples, read_jsonl
+from kangaroo.train.deepspeed_config import RANK_ENV
 from kangaroo.train.reference_dataset import write_reference_dataset
 from kangaroo.train.settings import STAGE_NAMES
 
@@ -134,8 +135,10 @@ def test_frozen_groups_unchanged_and_trainable_groups_moved(curriculum):
 
 def run_cli(args: list[str], env: dict[str, str] | None = None, launcher: list[str] | None = None):
     command = (launcher or []) + [KANGAROO, "train", "--params", str(PARAMS), "--profile", "tiny", *args]
+    # a fresh job: not the rank variables the in-process curriculum left in this test process
+    clean = {k: v for k, v in os.environ.items() if k not in RANK_ENV}
     return subprocess.run(
-        command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600
+        command, cwd=ROOT, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=600
     )
 
 
