@@ -18,9 +18,11 @@ def test_mvbench_prompt_is_the_training_prompt():
         "Question: What colour is the star?\nOptions:\n(A) red\n(B) blue\n(C) green\n(D) white\n"
         "Only give the best option."
     )
-    # Likelihood mode scores exactly the reply the instruction data teaches.
-    continuations = option_continuations(QUESTION, "letter_option")
-    assert continuations[1] == render_answer(list(QUESTION.options), "B") == "(B) blue"
+    # Likelihood mode scores exactly the reply the instruction data teaches, whatever its form.
+    continuations = option_continuations(QUESTION, "trained_reply")
+    assert continuations == [render_answer(list(QUESTION.options), letter) for letter in "ABCD"]
+    assert "blue" in continuations[1] and "B" in continuations[1] and len(set(continuations)) == 4
+    assert option_continuations(QUESTION, "letter_option")[1] == "(B) blue"
     assert option_continuations(QUESTION, "option") == ["red", "blue", "green", "white"]
     assert option_continuations(QUESTION, "letter") == ["A", "B", "C", "D"]
 

@@ -50,6 +50,11 @@ def build_prompt(question: MCQuestion, template: str = "mvbench") -> str:
 
 def option_continuations(question: MCQuestion, style: str) -> list[str]:
     """The assistant reply scored per option in likelihood mode (EvalSettings.likelihood_continuation)."""
+    if style == "trained_reply":
+        # The reply the instruction data teaches, whatever its form (kangaroo.train.data.render_answer).
+        from kangaroo.train.data import render_answer
+
+        return [render_answer(list(question.options), LETTERS[i]) for i in range(question.num_options)]
     if style == "letter":
         return [LETTERS[i] for i in range(question.num_options)]
     if style == "option":

@@ -24,9 +24,10 @@ class EvalSettings(Section):
     # Likelihood ranking: "mean" = mean token log-prob of the option (lmms-eval mcppl: lowest loss wins;
     # immune to option length), "sum" = total log-prob. Both are always reported; this one is the headline.
     likelihood_normalisation: Literal["mean", "sum"] = "mean"
-    # The continuation scored in likelihood mode: "(B) option text" (exactly how the instruction data
-    # answers, kangaroo.train.data.render_answer), the option text alone (lmms-eval mcppl), or the letter.
-    likelihood_continuation: Literal["letter_option", "option", "letter"] = "letter_option"
+    # The continuation scored in likelihood mode: "trained_reply" = exactly the reply the instruction data
+    # teaches (kangaroo.train.data.render_answer, e.g. "red (B)"), "option" = the option text alone
+    # (lmms-eval mcppl), "letter_option" = "(B) red", "letter" = "B".
+    likelihood_continuation: Literal["trained_reply", "option", "letter_option", "letter"] = "trained_reply"
     # Category name of the long-video probes in the sample corpus (reported separately as `long_video`).
     long_video_category: str = "timestamp"
     # Where benchmark files read from S3/MinIO are cached.
