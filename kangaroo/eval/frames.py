@@ -1,4 +1,9 @@
-"""Frames shown to the model for one question: uniform over the clip or its start/end window, fps-capped."""
+"""Frames shown to the model for one question.
+
+Whole clip: Kangaroo's dynamic sampling (`VideoReader.sample_fps`: a frame every 1/max_fps s, at most
+num_frames, else num_frames spread uniformly), exactly as the training data is sampled. A start/end window:
+`min(num_frames, window x max_fps)` frames at the centres of equal segments of the window.
+"""
 
 from __future__ import annotations
 
@@ -66,13 +71,22 @@ class FrameSampler:
             return self._cache[key]
         from kangaroo.video.reader import open_video
 
+        policy = self.video_settings.resize_policy
         with open_video(question.video, self.video_settings) as reader:
-            plan = plan_frames(reader.duration, question.start, question.end, self.num_frames, self.max_fps)
-            sampled = reader.sample_at(plan.times, size=self.size, policy=self.video_settings.resize_policy)
+            if question.start is None and question.end is None:
+                # Whole clip: Kangaroo's dynamic sampling, the same call the training data uses.
+                sampled = reader.sample_fps(self.max_fps, self.num_frames, size=self.size, policy=policy)
+                window_start = 0.0
+            else:
+                plan = plan_frames(
+                    reader.duration, question.start, question.end, self.num_frames, self.max_fps
+                )
+                sampled = reader.sample_at(plan.times, size=self.size, policy=policy)
+                window_start = plan.window_start
             backend = str(getattr(reader, "backend", self.video_settings.backend))
         frames = QuestionFrames(
             frames=sampled.frames,
-            timestamps=sampled.timestamps - plan.window_start,
+            timestamps=sampled.timestamps - window_start,
             video_timestamps=sampled.timestamps,
             backend=backend,
         )
