@@ -289,3 +289,49 @@ def test_result_converts_to_kfp_metrics(random_result):
     rows = confusion.metadata["confusionMatrix"]["rows"]
     assert len(rows) == len(random_result.confusion_labels) == 5
     assert sum(sum(row["row"]) for row in rows) == random_result.metrics["num_questions"]
+
+
+def test_mvbench_layout_end_to_end_with_a_window(random_checkpoint, corpus, params, tmp_path):
+    """A published layout (MVBench) scored on real clips; a start/end window limits the frames shown."""
+    rows = [json.loads(line) for line in (corpus / "questions.jsonl").read_text().splitlines()]
+    clips = sorted({r["video"] for r in rows if r["category"] == "timestamp"})[:1] + [rows[0]["video"]]
+    folder = tmp_path / "mvbench" / "video" / "clevrer" / "video_validation"
+    folder.mkdir(parents=True)
+    for clip in clips:
+        shutil.copy(corpus / clip, folder / Path(clip).name)
+    (tmp_path / "mvbench" / "json").mkdir()
+    (tmp_path / "mvbench" / "json" / "moving_direction.json").write_text(
+        json.dumps(
+            [
+                {
+                    "video": Path(clips[0]).name,
+                    "question": "Which way?",
+                    "candidates": ["left", "up", "down"],
+                    "answer": "up",
+                    "start": 30.0,
+                    "end": 40.0,
+                },
+                {
+                    "video": Path(clips[1]).name,
+                    "question": "Which way?",
+                    "candidates": ["left", "right"],
+                    "answer": "left",
+                },
+            ]
+        )
+    )
+    result = evaluate_checkpoint(
+        random_checkpoint,
+        f"mvbench:{tmp_path / 'mvbench'}",
+        tmp_path / "out",
+        params,
+        ("likelihood",),
+        progress=False,
+    )
+    assert result.metrics["num_questions"] == 2 and result.metrics["num_video_errors"] == 0
+    assert set(result.metrics["per_category"]) == {"moving_direction"}
+    assert result.metrics["chance"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    windowed = result.predictions[0]
+    assert windowed["num_frames"] == 10  # 10 s window at the 1 fps cap
+    assert 0.0 < windowed["frame_timestamps"][0] < windowed["frame_timestamps"][-1] < 10.0
+    assert result.metrics["run"]["prompt_template"].startswith("Question: ")
