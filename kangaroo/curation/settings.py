@@ -32,7 +32,7 @@ class FaceFilterSettings(Section):
     enabled: bool = True
     num_frames: int = 6
     frame_size: int = 320
-    use_profile: bool = True
+    use_profile: bool = False
     min_face_fraction: float = 0.08
     min_neighbors: int = 8
     max_coverage: float = 0.08
