@@ -1,0 +1,88 @@
+"""The product's smoke test: the real KFP pipeline, run by KFP's local runner on a small sample corpus with
+the tiny profile, from raw videos to a registered, evaluated model; then again, served from the cache."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from kangaroo.train.settings import STAGE_NAMES
+from pipelines.run_local import latest_run_dir, run_local
+
+pytestmark = pytest.mark.slow
+
+# A small corpus (every planted bad kind once) and two optimizer steps per stage: the same DAG, components
+# and library code as `make run`, sized for the test suite.
+OVERRIDES = ["synth.num_videos=24", "eval.num_frames=4"] + [
+    f"train.stages.{stage}.max_steps=2" for stage in STAGE_NAMES
+]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("local-run")
+    outputs = run_local(work, "tiny", OVERRIDES)
+    return work, outputs
+
+
+def test_every_input_video_is_accounted_for(first_run):
+    work, _ = first_run
+    run_dir = latest_run_dir(work / "pipeline_root")
+    videos = sorted(p.name for p in (work / "corpus" / "videos").iterdir())
+    ledger = [json.loads(line) for line in (run_dir / "merge-curation" / "curated" / "ledger.jsonl").open()]
+    assert sorted(Path(row["video"]).name for row in ledger) == videos
+    assert {row["status"] for row in ledger} == {"kept", "rejected"}
+    truth = {
+        json.loads(line)["clip_id"]: json.loads(line)
+        for line in (work / "corpus" / "ground_truth.jsonl").open()
+    }
+    for row in ledger:
+        expected = truth[Path(row["video"]).stem]
+        assert row["status"] == expected["expected_status"], row
+
+
+def test_quality_report_is_published(first_run):
+    _, outputs = first_run
+    html = Path(outputs["quality report (HTML)"]).read_text()
+    assert "caption_not_empty" in html and "data:image/png;base64," in html
+    assert "PASS" in Path(outputs["quality summary"]).read_text().upper()
+
+
+def test_registered_model_loads_and_answers(first_run):
+    _, outputs = first_run
+    from transformers import AutoModelForCausalLM
+
+    from kangaroo.model import register_auto_classes
+
+    register_auto_classes()
+    model_dir = Path(outputs["model"])
+    card = (
+        json.loads((model_dir / "model_card.json").read_text())
+        if (model_dir / "model_card.json").exists()
+        else {}
+    )
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert type(model).__name__ == "KangarooForConditionalGeneration"
+    assert card == {} or "dataset_version" in card
+
+
+def test_evaluation_metrics_are_written(first_run):
+    _, outputs = first_run
+    metrics = json.loads(Path(outputs["evaluation metrics"]).read_text())
+    assert {"accuracy", "chance", "per_category", "num_questions"} <= set(metrics)
+    assert metrics["num_questions"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+    predictions = Path(outputs["predictions"]).read_text().splitlines()
+    assert len(predictions) == metrics["num_questions"]
+
+
+def test_second_run_is_served_from_the_cache(first_run, caplog):
+    work, _ = first_run
+    with caplog.at_level(logging.INFO):
+        run_local(work, "tiny", OVERRIDES)
+    hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
+    train_tasks = {"train-stage", *(f"train-stage-{i}" for i in range(2, len(STAGE_NAMES) + 1))}
+    expected = {"plan-shards", "curate-shard", "merge-curation", "caption-dataset", "quality-gate"}
+    expected |= {"version-dataset", "evaluate-model", "register-model"} | train_tasks
+    # Everything but the exit handler's run summary (caching off on purpose) comes from the cache.
+    assert expected <= hits, expected - hits
