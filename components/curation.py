@@ -14,7 +14,7 @@ def plan_shards(
     from kangaroo.curation.sharding import write_manifest
 
     params = load_params_text(params_yaml, profile, overrides)
-    return write_manifest(input_uri, manifest.path, params.curation.shard_size)
+    return write_manifest(input_uri, manifest.path, params.curation.shard_size, params=params)
 
 
 @project_component

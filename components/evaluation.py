@@ -17,6 +17,9 @@ def evaluate_model(
     confusion: Output[ClassificationMetrics],
 ) -> float:
     """Score `model` on `benchmark` (e.g. `sample:<corpus dir>`); returns the headline accuracy."""
+    import json
+    from pathlib import Path
+
     from kangaroo.config import load_params_text
     from kangaroo.eval.runner import evaluate_checkpoint
 
@@ -25,6 +28,9 @@ def evaluate_model(
     for name, value in result.flat_metrics().items():
         metrics.log_metric(name, value)
     confusion.log_confusion_matrix(result.confusion_labels, result.confusion_matrix)
+    # The metadata is what the UI shows; the files make the step cacheable (a cache entry needs them).
+    Path(metrics.path).write_text(json.dumps(result.flat_metrics(), indent=2))
+    Path(confusion.path).write_text(json.dumps(confusion.metadata, indent=2))
     return float(result.accuracy)
 
 

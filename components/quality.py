@@ -16,7 +16,9 @@ def quality_gate(
     gate_metrics: Output[Metrics],
 ) -> bool:
     """Run the Great Expectations checkpoint; True when every expectation passed."""
+    import json
     import tempfile
+    from pathlib import Path
 
     from kangaroo.config import load_params_text
     from kangaroo.quality.report import publish_single_file_report
@@ -28,6 +30,8 @@ def quality_gate(
     publish_single_file_report(result, report.path, summary.path)
     gate_metrics.log_metric("expectations_failed", len(result.failed_expectations))
     gate_metrics.log_metric("gate_passed", int(result.success))
+    # The metadata is what the UI shows; the file makes the step cacheable (a cache entry needs it).
+    Path(gate_metrics.path).write_text(json.dumps(gate_metrics.metadata, indent=2))
     return bool(result.success)
 
 

@@ -26,6 +26,9 @@ def train_stage(
     """Train `stage` from `init_model` (None = fresh weights, or `resume_from` if set); a stage not listed in
     `stages` passes its input model through. Checkpoints go under `checkpoint_root` (a PVC on the cluster)
     so a pre-empted pod resumes where it stopped."""
+    import json
+    from pathlib import Path
+
     from kangaroo.config import load_params_text
     from kangaroo.storage.artifact_versioning import dataset_in_workspace
     from kangaroo.train.launch import run_stage
@@ -47,4 +50,6 @@ def train_stage(
     for key in ("final_loss", "first_loss", "steps", "tokens", "padding_fraction", "wall_time_s"):
         if isinstance(summary.get(key), (int, float)):
             metrics.log_metric(key, float(summary[key]))
+    # The metadata is what the UI shows; the file makes the step cacheable (a cache entry needs it).
+    Path(metrics.path).write_text(json.dumps(metrics.metadata, indent=2))
     model.metadata.update({"stage": stage, "dataset_version": dataset_version})

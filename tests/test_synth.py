@@ -323,3 +323,12 @@ def test_questions_plan_for_any_corpus_size(num_videos):
     for seed in range(3):
         rows = write_questions(plan_corpus(SynthSettings(num_videos=num_videos, seed=seed)), seed)
         assert rows and all(len(set(r["options"])) == NUM_OPTIONS for r in rows)
+
+
+def test_every_kind_with_two_clips_has_a_held_out_clip():
+    """Two long clips at eval_fraction 0.25 used to round to zero held-out long clips: no long-video probes."""
+    plans = plan_corpus(SynthSettings(num_videos=200, seed=0))
+    for kind in {p.kind for p in plans}:
+        splits = Counter(p.split for p in plans if p.kind == kind)
+        if sum(splits.values()) >= 2:
+            assert splits["eval"] >= 1 and splits["train"] >= 1, (kind, splits)

@@ -393,10 +393,13 @@ def plan_clip(
 
 
 def assign_splits(plans: list[ClipPlan], settings: SynthSettings) -> None:
-    """Exactly round(eval_fraction * n) clips of each kind go to eval, chosen by a seeded shuffle."""
+    """round(eval_fraction * n) clips of each kind go to eval, chosen by a seeded shuffle; a kind with two or
+    more clips keeps at least one on each side (the long-video probes need a held-out long clip)."""
     rng = np.random.default_rng([settings.seed, 4])
     for kind in sorted({p.kind for p in plans}):
         members = [p for p in plans if p.kind == kind]
         num_eval = round(settings.eval_fraction * len(members))
+        if len(members) >= 2 and settings.eval_fraction > 0:
+            num_eval = min(max(num_eval, 1), len(members) - 1)
         for rank, i in enumerate(rng.permutation(len(members))):
             members[i].split = "eval" if rank < num_eval else "train"
