@@ -32,8 +32,17 @@ def all_tasks(ir: dict) -> dict[str, dict]:
 def test_every_step_present_and_stages_chained_in_order(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
-    for step in ("plan-shards", "curate-shard", "merge-curation", "caption-dataset", "quality-gate",
-                 "version-dataset", "evaluate-model", "register-model", "publish-run-summary"):
+    for step in (
+        "plan-shards",
+        "curate-shard",
+        "merge-curation",
+        "caption-dataset",
+        "quality-gate",
+        "version-dataset",
+        "evaluate-model",
+        "register-model",
+        "publish-run-summary",
+    ):
         assert step in tasks, step
     train_tasks = ["train-stage"] + [f"train-stage-{i}" for i in range(2, 6)]
     assert [tasks[t]["taskInfo"]["name"] for t in train_tasks] == list(STAGE_NAMES)
@@ -66,7 +75,10 @@ def test_gate_condition_guards_training_and_else_stops_the_run(compiled):
     assert {"version-dataset", "train-stage", "evaluate-model"} <= set(guarded)
     assert set(ir["components"]["comp-condition-5"]["dag"]["tasks"]) == {"stop-on-failed-gate"}
     assert "exit-handler-1" in ir["root"]["dag"]["tasks"]
-    assert ir["root"]["dag"]["tasks"]["publish-run-summary"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert (
+        ir["root"]["dag"]["tasks"]["publish-run-summary"]["triggerPolicy"]["strategy"]
+        == "ALL_UPSTREAM_TASKS_COMPLETED"
+    )
 
 
 def test_accelerators_only_on_gpu_steps(compiled):
