@@ -1,5 +1,6 @@
-"""Curriculum training on the tiny Kangaroo model: five stages in sequence, frozen groups, torchrun with two
-ranks (ZeRO-3), kill-and-resume reproducing the uninterrupted loss sequence, the memory planner."""
+"""Curriculum training on the tiny Kangaroo model: five stages in sequence (pretrain_refinement runs ZeRO-3
+and is exported through zero_to_fp32), frozen groups, torchrun with two ranks (ZeRO-2), kill-and-resume
+reproducing the uninterrupted loss sequence, the memory planner."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ PARAMS = ROOT / "params.yaml"
 KANGAROO = str(Path(sys.executable).with_name("kangaroo"))
 STEPS = 8  # optimizer steps per stage in the curriculum test: enough to see the loss fall, cheap on 2 cores
 WINDOW = 3  # loss decrease = mean of the first WINDOW steps > mean of the last WINDOW steps
+RESUME_EVERY = 2  # checkpoint interval of the kill-and-resume run
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,8 @@ def curriculum(corpus, dataset, tmp_path_factory) -> Path:
     from kangaroo.train.loop import train_stage
 
     runs = tmp_path_factory.mktemp("curriculum")
-    params = load_params(PARAMS, "tiny")
+    # the last stage checkpoints every 2 steps: the kill-and-resume test compares against this run
+    params = load_params(PARAMS, "tiny", [f"train.stages.long_video_tuning.checkpoint_every={RESUME_EVERY}"])
     for stage in STAGE_NAMES:
         train_stage(
             params,
@@ -150,7 +153,7 @@ def explain(result: subprocess.CompletedProcess) -> str:
     return "\n".join(keep[-60:])
 
 
-def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
+def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
     out = tmp_path / "instruction_tuning"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = run_cli(
@@ -167,8 +170,6 @@ def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
             str(out),
             "--max-steps",
             "3",
-            "--set",
-            "train.stages.instruction_tuning.zero_stage=3",
         ],
         launcher=launcher,
     )
@@ -179,7 +180,7 @@ def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
     # the global token batch is fixed: two ranks halve the accumulation
     assert summary["tokens_per_step"] == single["tokens_per_step"]
     assert summary["gradient_accumulation"] * 2 == single["gradient_accumulation"]
-    # ZeRO-3 partitions were consolidated (zero_to_fp32) into a complete, loadable model
+    # both ranks' ZeRO-2 partitions end up in one complete model
     consolidated = weights(out)
     assert consolidated.keys() == weights(curriculum / "pretrain_refinement").keys()
     assert all(torch.isfinite(t).all() for t in consolidated.values())
@@ -187,6 +188,9 @@ def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
 
 
 def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, dataset, tmp_path):
+    """The curriculum's in-process long-video stage is the uninterrupted run; here the same stage is run
+    as a CLI process, SIGKILLed after step 5 (checkpoint at 4), then resumed with --resume."""
+    straight, broken = curriculum / "long_video_tuning", tmp_path / "broken"
     args = [
         "--stage",
         "long_video_tuning",
@@ -197,21 +201,19 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, da
         "--init",
         str(curriculum / "instruction_tuning"),
         "--max-steps",
-        "6",
+        str(STEPS),
+        "--out",
+        str(broken),
         "--set",
-        "train.stages.long_video_tuning.checkpoint_every=2",
+        f"train.stages.long_video_tuning.checkpoint_every={RESUME_EVERY}",
     ]
-    straight, broken = tmp_path / "straight", tmp_path / "broken"
-    result = run_cli([*args, "--out", str(straight)])
-    assert result.returncode == 0, explain(result)
-
-    killed = run_cli([*args, "--out", str(broken)], env={"KANGAROO_TRAIN_KILL_AFTER_STEP": "3"})
-    assert killed.returncode == -9  # SIGKILL, like a pre-empted node
-    assert (broken / "checkpoints" / "latest").read_text().strip() == "step0000002"
+    killed = run_cli(args, env={"KANGAROO_TRAIN_KILL_AFTER_STEP": "5"})
+    assert killed.returncode == -9, explain(killed)  # SIGKILL, like a pre-empted node
+    assert (broken / "checkpoints" / "latest").read_text().strip() == "step0000004"
     assert not (broken / "model").exists()
-    assert len(losses(broken)) == 3  # step 3 ran but was not checkpointed
+    assert len(losses(broken)) == 5  # step 5 ran but was not checkpointed
 
-    resumed = run_cli([*args, "--out", str(broken), "--resume"])
+    resumed = run_cli([*args, "--resume"])
     assert resumed.returncode == 0, explain(resumed)
     assert losses(broken) == losses(straight)  # bit-exact on CPU: same data order, RNG, optimizer state
     expected, got = weights(straight), weights(broken)
