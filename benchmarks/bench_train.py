@@ -38,14 +38,10 @@ def ensure_corpus() -> Path:
 def run(mode_packing: bool, corpus: Path, work: Path) -> dict:
     from kangaroo.train.loop import train_stage
 
-    params = load_params(
-        ROOT / "params.yaml",
-        "tiny",
-        [
-            f"train.stages.{STAGE}.packing={str(mode_packing).lower()}",
-            f"train.stages.{STAGE}.init_from=scratch",
-        ],
-    )
+    params = load_params(ROOT / "params.yaml", "tiny")
+    stage = params.train.stage(STAGE).model_copy(update={"packing": mode_packing, "init_from": "scratch"})
+    train = params.train.model_copy(update={"stages": params.train.stages.model_copy(update={STAGE: stage})})
+    params = params.model_copy(update={"train": train})
     out = work / ("packed" if mode_packing else "padded")
     train_stage(
         params,
