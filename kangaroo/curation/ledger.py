@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kangaroo.errors import KangarooError
+from kangaroo.jsonl import read_jsonl
 
 LEDGER_FILE = "ledger.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -68,16 +69,12 @@ def write_ledger(path: Path, rows: list[LedgerRow]) -> None:
 
 def read_ledger(path: Path) -> list[LedgerRow]:
     """Rows of a ledger.jsonl; LedgerError naming the file and line if one is malformed."""
-    if not path.is_file():
-        raise LedgerError(f"ledger not found: {path}")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, record in enumerate(read_jsonl(path, LedgerError), start=1):
         try:
-            rows.append(LedgerRow(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as err:
-            raise LedgerError(f"{path}:{number}: not a ledger row: {err}") from err
+            rows.append(LedgerRow(**record))
+        except TypeError as err:
+            raise LedgerError(f"{path}: row {number} is not a ledger row: {err}") from err
     return rows
 
 

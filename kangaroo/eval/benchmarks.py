@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kangaroo.errors import KangarooError
+from kangaroo.jsonl import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -124,17 +125,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise BenchmarkError(f"{path}: file not found")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise BenchmarkError(f"{path}:{number}: not valid JSON: {err}") from err
-    return rows
+    return read_jsonl(path, BenchmarkError)
 
 
 def _require(row: dict[str, Any], keys: tuple[str, ...], where: str) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from kangaroo.errors import KangarooError
+from kangaroo.jsonl import read_jsonl
 
 DATASET_FILE = "dataset.jsonl"
 LEDGER_FILE = "ledger.jsonl"
@@ -27,32 +27,13 @@ class CaptionedDataset:
     ledger: pd.DataFrame
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Parse a JSONL file; errors name the file and the line number."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found (expected the captioning stage's output)")
-    records = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DatasetError(f"{path}:{number}: not valid JSON: {err.msg}") from err
-            if not isinstance(record, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
-    return records
-
-
 def load_captioned_dataset(folder: str | Path) -> CaptionedDataset:
     """Load `folder/dataset.jsonl` and `folder/ledger.jsonl` into DataFrames (columns as in the contract)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: dataset folder not found")
-    rows = pd.DataFrame.from_records(read_jsonl(folder / DATASET_FILE))
-    ledger = pd.DataFrame.from_records(read_jsonl(folder / LEDGER_FILE))
+    rows = pd.DataFrame.from_records(read_jsonl(folder / DATASET_FILE, DatasetError))
+    ledger = pd.DataFrame.from_records(read_jsonl(folder / LEDGER_FILE, DatasetError))
     for column in ("video", "key", "caption", "frame_captions", "duration"):
         if column not in rows.columns:
             rows[column] = None
