@@ -151,3 +151,12 @@ def validate_params_tree(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
         )
         raise ConfigError(f"{source} (profile {resolved['profile']!r}): {problems}") from err
+
+
+def write_resolved_params(params: Params, path: str | Path) -> Path:
+    """`params` (profile and overrides applied) as a params.yaml that loads back to the same Params: what a
+    child process (torchrun ranks, PyTorchJob replicas) reads so it runs exactly the caller's config."""
+    tree = params.model_dump(mode="json")
+    path = Path(path)
+    path.write_text(yaml.safe_dump({**tree, "profiles": {tree["profile"]: {}}}, sort_keys=False))
+    return path

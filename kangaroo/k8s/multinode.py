@@ -15,8 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from kangaroo.config import write_resolved_params
 from kangaroo.k8s.errors import PyTorchJobError
 from kangaroo.k8s.launch_command import train_arguments
 from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
@@ -59,7 +58,7 @@ def run_stage_as_pytorchjob(
     run.mkdir(parents=True, exist_ok=True)
     args = train_arguments(
         run / "out",
-        params_file=write_params(params, run / "params.yaml"),
+        params_file=write_resolved_params(params, run / "params.yaml"),
         profile=params.profile,
         corpus=stage_input(corpus_dir, run / "corpus", root),
         dataset=stage_input(dataset_dir, run / "dataset", root),
@@ -90,13 +89,6 @@ def run_stage_as_pytorchjob(
         raise PyTorchJobError(f"PyTorchJob {name} succeeded but wrote no {summary_file}")
     shutil.copytree(run / "out", out_dir, dirs_exist_ok=True)
     return json.loads(summary_file.read_text())
-
-
-def write_params(params, path: Path) -> Path:
-    """The resolved params (profile and overrides applied) as a params.yaml every replica loads."""
-    tree = params.model_dump(mode="json")
-    path.write_text(yaml.safe_dump({**tree, "profiles": {tree["profile"]: {}}}, sort_keys=False))
-    return path
 
 
 def stage_input(source: str | Path | None, destination: Path, shared_root: Path) -> str | None:

@@ -14,13 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kangaroo.config import Params
+from kangaroo.config import Params, write_resolved_params
+from kangaroo.k8s.launch_command import torchrun_command, train_arguments
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +121,13 @@ def pass_through(stage: str, init_from: str | None, out: Path) -> dict[str, Any]
 
     if not init_from:
         raise TrainInputError(f"stage {stage} is disabled but no init model was given to pass through")
-    source = Path(resolve_init_folder(init_from))
+    from kangaroo.model.build import checkpoint_folder
+
+    source = checkpoint_folder(init_from)
     shutil.copytree(source, out / "model", dirs_exist_ok=True)
     summary = {"stage": stage, "skipped": True, "init": str(source), "steps": 0}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def resolve_init_folder(path: str) -> str:
-    folder = Path(path)
-    return str(folder / "model") if (folder / "model" / "config.json").is_file() else str(folder)
 
 
 def spawn_torchrun(
@@ -150,40 +145,20 @@ def spawn_torchrun(
 ) -> dict[str, Any]:
     """Run `kangaroo train` under `torchrun --nproc_per_node num_gpus` with these exact params."""
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=out, delete=False) as handle:
-        tree = params.model_dump(mode="json")
-        profile = tree["profile"]
-        yaml.safe_dump({**tree, "profiles": {profile: {}}}, handle)
-        params_file = handle.name
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={num_gpus}",
-        str(Path(sys.executable).with_name("kangaroo")),
-        "train",
-        "--stage",
-        stage,
-        "--params",
-        params_file,
-        "--profile",
-        profile,
-        "--out",
-        str(out),
-    ]
-    for flag, value in (
-        ("--corpus", corpus_dir),
-        ("--dataset", dataset_dir),
-        ("--init", init_from),
-        ("--checkpoints", checkpoint_dir),
-        ("--dataset-version", dataset_version),
-        ("--max-steps", max_steps),
-    ):
-        if value is not None:
-            command += [flag, str(value)]
-    if resume:
-        command.append("--resume")
+    args = train_arguments(
+        out,
+        params_file=write_resolved_params(params, out / "params.yaml"),
+        profile=params.profile,
+        corpus=corpus_dir,
+        dataset=dataset_dir,
+        init=init_from,
+        checkpoints=checkpoint_dir,
+        dataset_version=dataset_version,
+        max_steps=max_steps,
+        resume=resume,
+    )
+    # The same entry point every PyTorchJob replica runs, here as N processes on this node.
+    command = torchrun_command(stage, args, nproc_per_node=num_gpus, bin_dir=Path(sys.executable).parent)
     log.info("launching %s", " ".join(command))
     subprocess.run(command, check=True)
     return json.loads((out / "summary.json").read_text())

@@ -264,12 +264,12 @@ def resolve_init(stage: StageSettings, stage_name: str, init: str | None, out_di
         if index == 0:
             return "scratch"
         choice = str(out_dir.parent / STAGE_NAMES[index - 1] / "model")
-    folder = Path(choice)
-    if (folder / "model" / "config.json").is_file():  # a stage output folder rather than its model/
-        folder = folder / "model"
-    if not (folder / "config.json").is_file():
-        raise TrainInputError(f"init model {choice}: no saved model there (config.json missing); pass --init")
-    return str(folder)
+    from kangaroo.model.build import ModelBuildError, checkpoint_folder
+
+    try:
+        return str(checkpoint_folder(choice))  # a model folder, or a stage output folder holding model/
+    except ModelBuildError as err:
+        raise TrainInputError(f"init model {choice}: {err}; pass --init") from err
 
 
 def load_initial_model(params: Params, init_source: str):
