@@ -1,5 +1,5 @@
-"""`kangaroo` command line. Each subcommand lives in its package's `cli.py` and imports heavy libraries lazily,
-so `kangaroo --help` stays fast."""
+"""`kangaroo` command line. Each subcommand lives in its package's `cli.py` and imports heavy libraries
+lazily, so `kangaroo --help` stays fast."""
 
 import logging
 import sys
@@ -33,18 +33,18 @@ def _root(
 
 
 def _register_commands() -> None:
-    # One line per subcommand; each package keeps its command in its own cli.py.
-    app.command("frames")(video_cli.frames)
+    # One line per subcommand, in pipeline order; each package keeps its command in its own cli.py.
     app.command("synth")(synth_cli.synth)
-    app.command("train")(train_cli.train)
-    app.command("plan-memory")(train_cli.plan_memory)
+    app.command("frames")(video_cli.frames)
     app.command("curate")(curation_cli.curate)
     app.command("caption")(curation_cli.caption)
-    app.command("evaluate")(eval_cli.evaluate)
     app.command("validate")(quality_cli.validate)
+    app.command("version-dataset")(storage_cli.version_dataset)
+    app.command("train")(train_cli.train)
+    app.command("plan-memory")(train_cli.plan_memory)
+    app.command("evaluate")(eval_cli.evaluate)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)
-    app.command("version-dataset")(storage_cli.version_dataset)
     app.command("dvc-plot-data")(storage_cli.dvc_plot_data)
 
 
