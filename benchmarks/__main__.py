@@ -14,7 +14,9 @@ log = logging.getLogger("benchmarks")
 
 def main(argv: list[str]) -> int:
     setup_logging("INFO")
-    names = argv or sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+    names = argv or sorted(
+        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
+    )
     failed = []
     for name in names:
         log.info("=== %s ===", name)

@@ -326,7 +326,7 @@ def test_questions_plan_for_any_corpus_size(num_videos):
 
 
 def test_every_kind_with_two_clips_has_a_held_out_clip():
-    """Two long clips at eval_fraction 0.25 used to round to zero held-out long clips: no long-video probes."""
+    """Two long clips at eval_fraction 0.25 used to round to no held-out long clip: no long-video probes."""
     plans = plan_corpus(SynthSettings(num_videos=200, seed=0))
     for kind in {p.kind for p in plans}:
         splits = Counter(p.split for p in plans if p.kind == kind)

@@ -26,7 +26,20 @@ _EXPORTS = {
     "ProcessorInputError": "kangaroo.model.processing_kangaroo",
 }
 
-__all__ = [*_EXPORTS, "register_auto_classes"]
+__all__ = [
+    "EvaVisionConfig",
+    "EvaVisionModel",
+    "KangarooConfig",
+    "KangarooForConditionalGeneration",
+    "KangarooPreTrainedModel",
+    "KangarooProcessor",
+    "ModelBuildError",
+    "ProcessorInputError",
+    "build_model_and_processor",
+    "load_model_and_processor",
+    "register_auto_classes",
+    "save_model_and_processor",
+]
 
 if TYPE_CHECKING:
     from kangaroo.model.build import (

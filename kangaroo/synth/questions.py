@@ -81,7 +81,9 @@ def drafts_for_clip(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 color,
                 # Colours the track turns into later make confusing distractors; use them only when a
                 # track that changes colour often leaves too few others.
-                pick_others(rng, list(COLORS), worn if len(COLORS) - len(worn) >= NUM_OPTIONS - 1 else {color}),
+                pick_others(
+                    rng, list(COLORS), worn if len(COLORS) - len(worn) >= NUM_OPTIONS - 1 else {color}
+                ),
             )
         )
         if ever_used[color] == 1 and not any(e.type == "color" and e.track == i for e in plan.events):
