@@ -38,7 +38,8 @@ RUN pip install --upgrade pip \
 COPY kangaroo ./kangaroo
 COPY components ./components
 COPY pipelines ./pipelines
-RUN pip install -c requirements.lock . \
+# Editable, so the package sits in /app next to params.yaml and .dvc/config, which it reads at run time.
+RUN pip install -c requirements.lock -e . \
  && pip install --no-deps rapidocr-onnxruntime==1.4.4
 COPY params.yaml dvc.yaml ./
 COPY .dvc/config .dvc/config

@@ -6,11 +6,22 @@ from components.image import project_component
 
 
 @project_component
-def version_dataset(dataset: Input[Dataset], remote: str, versioned: Output[Dataset]) -> str:
-    """`dvc add` + `dvc push` the dataset to the project's DVC remote (`''` = its default remote); the
-    artifact holds the DVC workspace (`dataset/` + `dataset.dvc`); returns the DVC md5 every stage records."""
+def version_dataset(
+    params_yaml: str,
+    profile: str,
+    overrides: list[str],
+    dataset: Input[Dataset],
+    remote: str,
+    versioned: Output[Dataset],
+) -> str:
+    """`dvc add` + `dvc push` the dataset to the project's DVC remote `remote` (`''` = `storage.dvc_remote`,
+    and if that is empty the project's default remote); the artifact holds the DVC workspace (`dataset/` +
+    `dataset.dvc`); returns the DVC md5 every training stage records."""
+    from kangaroo.config import load_params_text
     from kangaroo.storage.artifact_versioning import version_artifact
 
-    version = version_artifact(dataset.path, versioned.path, remote=remote or None)
+    params = load_params_text(params_yaml, profile, overrides)
+    remote = remote or params.storage.dvc_remote or None
+    version = version_artifact(dataset.path, versioned.path, remote=remote)
     versioned.metadata.update({"dvc_md5": version.md5, "remote": version.remote or "default"})
     return version.md5

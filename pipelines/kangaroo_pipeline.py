@@ -83,7 +83,7 @@ def kangaroo_pipeline(
     content at compile time by default). stages: curriculum stages to run (skipped ones pass their input
     model through). resume_from: a model folder or s3:// URL to start the first stage from. num_gpus /
     num_nodes: per training stage; more than one node runs the stage as a PyTorchJob. dvc_remote: DVC
-    remote for the dataset version ('' = the project's default remote).
+    remote for the dataset version ('' = `storage.dvc_remote` of the profile).
     """
     config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
@@ -103,7 +103,7 @@ def kangaroo_pipeline(
 
         with dsl.If(gate.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
             versioned = cpu_step(
-                version_dataset(dataset=captioned.outputs["dataset"], remote=dvc_remote), cache=True
+                version_dataset(dataset=captioned.outputs["dataset"], remote=dvc_remote, **config), cache=True
             ).set_display_name("version dataset")
             previous = None
             for stage in CURRICULUM:
