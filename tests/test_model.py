@@ -430,3 +430,52 @@ def test_visual_information_reaches_the_answer_after_a_few_steps():
         out[:, prompt["input_ids"].shape[1] :], skip_special_tokens=True
     )
     assert [a.strip() for a in answers] == ["red", "blue"], (answers, float(loss))
+
+
+def test_every_module_runs_once_per_forward_however_many_videos(tiny):
+    """ZeRO-3 gathers weights per module call: ranks whose rows hold different numbers of videos (or none)
+    must still call every module the same number of times, or the collectives deadlock."""
+    model, processor = tiny
+    calls: dict[str, int] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda m, a, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1)
+        )
+        for name, module in model.module_groups().items()
+    ]
+    text = processor([qa()])
+    one = processor(qa(), videos=[clip(4)])
+    three = processor(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "video"}] * 3 + [{"type": "text", "text": "Compare them."}],
+            },
+            {"role": "assistant", "content": "They differ."},
+        ],
+        videos=[clip(3), clip(1, seed=1), clip(6, seed=2)],
+    )
+    seen = []
+    model.train()
+    try:
+        for batch in (one, three, text):
+            calls.clear()
+            with torch.no_grad():
+                model(**{k: v for k, v in batch.items() if k != "labels"})
+            seen.append(dict(calls))
+    finally:
+        model.eval()
+        for hook in hooks:
+            hook.remove()
+    assert all(s == {name: 1 for name in model.module_groups()} for s in seen), seen
+
+
+def test_patchify_of_several_videos_in_one_call_equals_one_call_per_video(tiny):
+    model, _ = tiny
+    counts = [3, 1, 6, 2]  # odd counts: each video repeats its own last frame, never borrows the next video's
+    features = torch.randn(sum(counts), 4, 3, model.config.vision_config.hidden_size)
+    with torch.no_grad():
+        together = model.patchify(features, counts)
+        apart = torch.cat([model.patchify(video) for video in torch.split(features, counts)])
+    torch.testing.assert_close(together, apart)
+    assert together.shape[0] == sum(-(-c // 2) * 2 * 2 for c in counts)  # 4x3 patches -> 2x2 groups

@@ -8,9 +8,13 @@ h = H / P, w = W / P, C = vision width, kt x ks x ks = patchify factors, D = LLM
 2. `frame_timestamps` [N] (seconds since the start of each video) -> sinusoids over seconds
    [N, temporal_embed_dim] -> Linear -> [N, C], added to every patch token of that frame (before patchify,
    as in the paper's figure). The embedding depends on time, never on a frame's index.
-3. Split per video with `video_frame_counts` [V]; per video [T, h, w, C] -> pad T to a multiple of kt by
-   repeating the last frame and h, w to multiples of ks by repeating the edge -> gather each kt x ks x ks
-   neighbourhood -> [ceil(T/kt) * ceil(h/ks) * ceil(w/ks), kt*ks*ks*C] -> Linear -> patchify_hidden_size.
+3. `video_frame_counts` [V] delimit the videos; each video's T frames are padded to a multiple of kt by
+   repeating its last frame (so no group spans two videos), h, w to multiples of ks by repeating the edge ->
+   gather each kt x ks x ks neighbourhood -> per video [ceil(T/kt) * ceil(h/ks) * ceil(w/ks), kt*ks*ks*C],
+   all videos concatenated -> Linear -> patchify_hidden_size.
+   Every sub-module runs exactly once per forward however many videos a row holds (the vision tower once per
+   chunk, with the chunk count agreed across ranks): ZeRO-3 gathers weights with collectives at each module
+   call, so data-dependent call counts would deadlock ranks holding different numbers of videos.
    (Concat + Linear is exactly a Conv3d with kernel = stride = (kt, ks, ks), VideoLLaMA2's STC operator,
    but stored as one plain matrix: it handles padded odd sizes explicitly and shards cleanly under ZeRO-3.)
    Paper: 1024 patches per 448 px frame, 2x2x2 -> 256 tokens per frame pair = 128 per frame.
@@ -75,7 +79,11 @@ class TimestampEmbedding(nn.Module):
 
 
 class SpatioTemporalPatchify(nn.Module):
-    """kt frames x ks x ks patches -> one token: [T, h, w, C] -> [ceil(T/kt)*ceil(h/ks)*ceil(w/ks), C']."""
+    """kt frames x ks x ks patches -> one token, for all videos of a batch in one call.
+
+    [N, h, w, C] frames of V videos (`frame_counts` [V], sum N; default one video) ->
+    [sum over videos of ceil(T_v/kt) * ceil(h/ks) * ceil(w/ks), C'], video after video.
+    """
 
     def __init__(self, config: KangarooConfig):
         super().__init__()
@@ -83,12 +91,21 @@ class SpatioTemporalPatchify(nn.Module):
         width = config.vision_config.hidden_size
         self.merge = nn.Linear(self.kt * self.ks * self.ks * width, config.patchify_hidden_size)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, frame_counts: list[int] | None = None) -> torch.Tensor:
         kt, ks = self.kt, self.ks
+        counts = [frames.shape[0]] if frame_counts is None else [int(c) for c in frame_counts]
+        # Each video padded to a multiple of kt by repeating its last frame, so no temporal group spans two
+        # videos; then one Linear over all groups: a single module call whatever the number of videos
+        # (ZeRO-3 gathers weights per call, so per-video calls would differ between ranks and deadlock).
+        index, start = [], 0
+        for count in counts:
+            index.extend(range(start, start + count))
+            index.extend([start + count - 1] * ((-count) % kt))
+            start += count
+        if len(index) != frames.shape[0]:
+            frames = frames[torch.tensor(index, device=frames.device)]
         t, h, w, c = frames.shape
-        pad_t, pad_h, pad_w = (-t) % kt, (-h) % ks, (-w) % ks
-        if pad_t:  # odd frame count: the last group repeats the last frame
-            frames = torch.cat([frames, frames[-1:].expand(pad_t, h, w, c)], dim=0)
+        pad_h, pad_w = (-h) % ks, (-w) % ks
         if pad_h:
             frames = torch.cat([frames, frames[:, -1:].expand(-1, pad_h, -1, -1)], dim=1)
         if pad_w:
@@ -166,30 +183,43 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
 
     # ----- visual path -----
     def _encode_frames(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] -> [N, h, w, C] patch features of `vision_feature_layer`."""
+        """[N, 3, H, W] -> [N, h, w, C] patch features of `vision_feature_layer`.
+
+        With `vision_frames_per_chunk` the tower runs chunk by chunk (bounded activation memory). ZeRO-3
+        gathers the tower's weights with collectives on every call, so in distributed training all ranks
+        must make the same number of calls: the chunk count is agreed across ranks (max) and a rank with
+        fewer frames runs its extra chunks on a blank frame that enters the result with weight zero.
+        """
         patch = self.config.vision_patch_size
         h, w = pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
-        chunk = self.config.vision_frames_per_chunk or pixel_values.shape[0]
+        num_frames = pixel_values.shape[0]
+        chunk = self.config.vision_frames_per_chunk or num_frames
+        num_chunks = math.ceil(num_frames / chunk)
+        if self.config.vision_frames_per_chunk and self.training:
+            num_chunks = _max_over_ranks(num_chunks, pixel_values.device)
+        outputs = [
+            self._encode_chunk(pixel_values[start : start + chunk], h, w)
+            for start in range(0, num_frames, chunk)
+        ]
+        features = torch.cat(outputs, dim=0)
+        for _ in range(num_chunks - len(outputs)):
+            blank = self._encode_chunk(pixel_values.new_zeros((1, *pixel_values.shape[1:])), h, w)
+            features = features + 0.0 * blank.sum()
+        return features.reshape(num_frames, h, w, features.shape[-1])
+
+    def _encode_chunk(self, pixel_values: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """One vision-tower call: [n, 3, H, W] -> [n, h*w, C] (a CLS token dropped)."""
         native = getattr(self.config.vision_config, "image_size", None)
         extra = {}
         if native is not None and tuple(pixel_values.shape[-2:]) != (native, native):
             extra["interpolate_pos_encoding"] = True
         layer = self.config.vision_feature_layer
-        outputs = []
-        for start in range(0, pixel_values.shape[0], chunk):
-            result = self.vision_tower(
-                pixel_values[start : start + chunk],
-                output_hidden_states=layer != -1,
-                return_dict=True,
-                **extra,
-            )
-            # -1: the encoder's output with its final LayerNorm, so every vision weight is used and trained
-            hidden = result.last_hidden_state if layer == -1 else result.hidden_states[layer]
-            if hidden.shape[1] == h * w + 1:  # drop the CLS token
-                hidden = hidden[:, 1:]
-            outputs.append(hidden)
-        features = torch.cat(outputs, dim=0)
-        return features.reshape(features.shape[0], h, w, features.shape[-1])
+        result = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True, **extra)
+        # -1: the encoder's output with its final LayerNorm, so every vision weight is used and trained
+        hidden = result.last_hidden_state if layer == -1 else result.hidden_states[layer]
+        if hidden.shape[1] == h * w + 1:  # drop the CLS token
+            hidden = hidden[:, 1:]
+        return hidden
 
     def get_video_features(
         self, pixel_values: torch.Tensor, frame_timestamps: torch.Tensor, video_frame_counts: torch.Tensor
@@ -203,8 +233,8 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             raise ValueError(
                 f"video_frame_counts sum to {sum(counts)} but pixel_values hold {features.shape[0]} frames"
             )
-        merged = [self.patchify(video) for video in torch.split(features, counts, dim=0)]
-        return self.projector(torch.cat(merged, dim=0))
+        # one call per module whatever the number of videos: ranks of a ZeRO-3 job stay in step
+        return self.projector(self.patchify(features, counts))
 
     def _idle_visual_path(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """A zero-weighted pass over one blank frame for text-only training batches.
@@ -344,6 +374,18 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             sampling_fps,
             **generate_kwargs,
         )
+
+
+def _max_over_ranks(value: int, device: torch.device) -> int:
+    """`value` maximised over the ranks of the default process group (itself outside distributed runs)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    backend_device = device if dist.get_backend() != "gloo" else torch.device("cpu")
+    tensor = torch.tensor([value], dtype=torch.long, device=backend_device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
 
 
 def is_packed(position_ids: torch.Tensor) -> bool:
