@@ -30,15 +30,23 @@ SAMPLES = {
 }
 
 
+def _download(package: str, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["apt-get", "download", package], cwd=folder, capture_output=True, text=True, timeout=600
+    )
+
+
 def _fetch(package: str) -> None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("apt-get/dpkg-deb unavailable: cannot fetch the Debian sample videos")
     downloads = CACHE / "debs"
     downloads.mkdir(parents=True, exist_ok=True)
     if not list(downloads.glob(f"{package}_*.deb")):
-        result = subprocess.run(
-            ["apt-get", "download", package], cwd=downloads, capture_output=True, text=True, timeout=600
-        )
+        result = _download(package, downloads)
+        if result.returncode != 0:
+            # A fresh machine has empty package lists: refresh them once, then try again.
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, timeout=600)
+            result = _download(package, downloads)
         if result.returncode != 0:
             pytest.skip(f"apt-get download {package} failed: {result.stderr.strip()[-300:]}")
     for deb in downloads.glob(f"{package}_*.deb"):
