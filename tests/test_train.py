@@ -1,6 +1,7 @@
 """Curriculum training on the tiny Kangaroo model: five stages in sequence (pretrain_refinement runs ZeRO-3
-and is exported through zero_to_fp32), frozen groups, torchrun with two ranks (ZeRO-2), kill-and-resume
-reproducing the uninterrupted loss sequence, the memory planner."""
+and is exported through zero_to_fp32), frozen groups, torchrun with two ranks (ZeRO-2 and ZeRO-3, ranks
+holding different numbers of videos), kill-and-resume reproducing the uninterrupted loss sequence, the
+memory planner."""
 
 from __future__ import annotations
 
@@ -153,8 +154,12 @@ def explain(result: subprocess.CompletedProcess) -> str:
     return "\n".join(keep[-60:])
 
 
-def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
-    out = tmp_path / "instruction_tuning"
+def run_two_ranks(curriculum, corpus, dataset, out: Path, zero_stage: int) -> None:
+    """One instruction-tuning run under `torchrun --nproc_per_node 2`; checks it against the 1-rank stage.
+
+    Its packed rows hold ~12 samples of 1-8 frames each, so the two ranks' rows differ in their numbers of
+    videos and frames at nearly every micro-batch.
+    """
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = run_cli(
         [
@@ -170,6 +175,8 @@ def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
             str(out),
             "--max-steps",
             "3",
+            "--set",
+            f"train.stages.instruction_tuning.zero_stage={zero_stage}",
         ],
         launcher=launcher,
     )
@@ -180,11 +187,81 @@ def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
     # the global token batch is fixed: two ranks halve the accumulation
     assert summary["tokens_per_step"] == single["tokens_per_step"]
     assert summary["gradient_accumulation"] * 2 == single["gradient_accumulation"]
-    # both ranks' ZeRO-2 partitions end up in one complete model
+    # both ranks' partitions end up in one complete model (ZeRO-3: consolidated through zero_to_fp32)
     consolidated = weights(out)
     assert consolidated.keys() == weights(curriculum / "pretrain_refinement").keys()
     assert all(torch.isfinite(t).all() for t in consolidated.values())
     assert len(losses(out)) == 3
+
+
+def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
+    run_two_ranks(curriculum, corpus, dataset, tmp_path / "instruction_tuning", zero_stage=2)
+
+
+def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
+    run_two_ranks(curriculum, corpus, dataset, tmp_path / "instruction_tuning", zero_stage=3)
+
+
+# Two ZeRO-3 ranks whose rows differ on purpose: rank 0 three videos per row, rank 1 one video or text only,
+# with the vision tower chunked. ZeRO-3 gathers weights per module call, so any data-dependent number of
+# calls hangs or fails with a collective mismatch; the short gloo timeout turns a hang into an error.
+UNEVEN_RANKS_SCRIPT = """
+import datetime, sys
+import deepspeed, torch, torch.distributed as dist
+from kangaroo.config import load_params
+from kangaroo.model import build_model_and_processor
+from kangaroo.train.deepspeed_config import deepspeed_config
+
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+rank = dist.get_rank()
+params = load_params(sys.argv[1], "tiny", ["model.vision_frames_per_chunk=2"])
+stage = params.train.stage("instruction_tuning").model_copy(update={"zero_stage": 3})
+torch.manual_seed(0)
+model, _ = build_model_and_processor(params.model)
+config, size = model.config, params.model.image_size
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+ds_config = deepspeed_config(stage, 2, sum(p.numel() for p in model.parameters()))
+engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+for step in range(4):
+    counts = [3, 2, 5] if rank == 0 else [step + 1]
+    if rank == 1 and step == 2:  # a text-only row
+        counts = []
+    visual = sum(config.num_visual_tokens(c, size, size) for c in counts)
+    ids = torch.randint(10, 100, (1, visual + 24))
+    ids[0, 4 : 4 + visual] = config.video_token_id
+    labels = ids.clone()
+    labels[0, : 4 + visual] = -100
+    inputs = {"input_ids": ids, "labels": labels}
+    if counts:
+        inputs["pixel_values"] = torch.randn(sum(counts), 3, size, size)
+        inputs["frame_timestamps"] = torch.cat([torch.arange(c, dtype=torch.float) for c in counts])
+        inputs["video_frame_counts"] = torch.tensor(counts)
+    loss = engine(**inputs).loss
+    engine.backward(loss)
+    engine.step()
+    assert torch.isfinite(loss), loss
+    with open(f"{sys.argv[2]}/rank{rank}.txt", "a") as done:
+        done.write(f"{step} {len(counts)}\\n")
+"""
+
+
+def test_zero3_ranks_with_different_video_counts_stay_in_step(tmp_path):
+    script = tmp_path / "uneven_ranks.py"
+    script.write_text(UNEVEN_RANKS_SCRIPT)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    clean = {k: v for k, v in os.environ.items() if k not in RANK_ENV}
+    result = subprocess.run(
+        [*launcher, str(script), str(PARAMS), str(tmp_path)],
+        cwd=ROOT,
+        env={**clean, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, explain(result)
+    # every step ran on both ranks: (step, videos in the row)
+    assert (tmp_path / "rank0.txt").read_text().split("\n")[:-1] == [f"{step} 3" for step in range(4)]
+    assert (tmp_path / "rank1.txt").read_text().split("\n")[:-1] == ["0 1", "1 1", "2 0", "3 1"]
 
 
 def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, dataset, tmp_path):
