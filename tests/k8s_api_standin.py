@@ -63,6 +63,8 @@ class LocalOperator(ApiStandIn):
         self.commands: list[list[str]] = []
 
     def local_path(self, value: str) -> str:
+        if any(value == str(local) or value.startswith(f"{local}/") for local in self.mounts.values()):
+            return value  # already a host path (the checkout itself may live under /tmp)
         for mount, local in self.mounts.items():
             if value == mount or value.startswith(mount.rstrip("/") + "/"):
                 return str(local) + value[len(mount.rstrip("/")) :]
