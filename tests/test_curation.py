@@ -28,21 +28,12 @@ from kangaroo.curation.pool import CRASHED, OK, TIMEOUT, DeadlinePool
 from kangaroo.curation.runner import curate_shard
 from kangaroo.curation.sharding import curate_manifest_shard, write_manifest
 from kangaroo.synth.corpus import write_corpus
+from kangaroo.synth.plan import BAD_KINDS
 from kangaroo.synth.settings import SynthSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_VIDEOS = 40
-PLANTED_BAD = (
-    "text",
-    "face",
-    "static",
-    "short",
-    "small",
-    "zero_byte",
-    "truncated",
-    "random_bytes",
-    "audio_only",
-)
+PLANTED_BAD = BAD_KINDS  # every kind of bad input the sample corpus plants
 
 
 @functools.cache
