@@ -16,7 +16,6 @@ uniformly). A sample longer than the stage's context is dropped, never cut (cutt
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from kangaroo.jsonl import read_jsonl as read_records
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.settings import StageSettings
 from kangaroo.video import SampledFrames, VideoError, VideoSettings, open_video, read_image
@@ -85,17 +85,7 @@ def conversation(user_text: str, reply: str) -> list[dict[str, Any]]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; raises TrainInputError naming the file and line on bad JSON."""
-    if not path.is_file():
-        raise TrainInputError(f"{path}: not found")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise TrainInputError(f"{path}:{number}: not valid JSON: {err}") from err
-    return rows
+    return read_records(path, TrainInputError)
 
 
 def resolve(base: Path, relative: str) -> Path:
