@@ -3,7 +3,6 @@ backends, through caption_curated and the `kangaroo caption` CLI."""
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -11,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from curation_helpers import tiny_params
 from typer.testing import CliRunner
 
 from kangaroo.cli import app
-from kangaroo.config import load_params
 from kangaroo.curation.captioning import CaptionError, FrameCaption, caption_curated, merge_deterministic
 from kangaroo.curation.ledger import LedgerRow, write_ledger
 from kangaroo.video.synthetic import write_index_clip
@@ -25,11 +24,6 @@ CAPTIONS = {
     "b.mp4": "A green square appears in the middle.",
     "c.mp4": "A yellow star slides up. It stops. It disappears.",
 }
-
-
-@functools.cache
-def params(*overrides: str):
-    return load_params(ROOT / "params.yaml", "tiny", list(overrides))
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +176,7 @@ def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_transformers_backend_captions_every_key_frame_with_a_real_model(curated, tiny_models, tmp_path):
     vlm_dir, llm_dir = tiny_models
-    p = params(
+    p = tiny_params(
         "caption.backend=transformers",
         f"caption.transformers.model={vlm_dir}",
         f"caption.transformers.merge_model={llm_dir}",
@@ -201,7 +195,7 @@ def test_transformers_backend_captions_every_key_frame_with_a_real_model(curated
 
 
 def test_transformers_backend_names_a_missing_model(curated, tmp_path):
-    p = params("caption.backend=transformers", f"caption.transformers.model={tmp_path / 'nope'}")
+    p = tiny_params("caption.backend=transformers", f"caption.transformers.model={tmp_path / 'nope'}")
     with pytest.raises(CaptionError, match="nope"):
         caption_curated(curated, tmp_path / "out", p, progress=False)
 
@@ -270,7 +264,7 @@ def completions_server():
 
 
 def openai_params(base_url: str, *extra: str):
-    return params(
+    return tiny_params(
         "caption.backend=openai",
         f"caption.openai.base_url={base_url}",
         "caption.openai.model=tiny-vlm",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -13,13 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from curation_helpers import slow_or_dying
+from curation_helpers import slow_or_dying, tiny_params
 from debian_samples import debian_sample
 from s3_server import s3_bucket, s3_server  # noqa: F401  (pytest fixtures)
 from typer.testing import CliRunner
 
 from kangaroo.cli import app
-from kangaroo.config import load_params
 from kangaroo.curation.evaluate import VideoTask, evaluate_video
 from kangaroo.curation.filters import TextCoverageFilter, union_area_fraction
 from kangaroo.curation.ledger import LedgerError, LedgerRow, check_accounting, merge_ledgers, read_ledger
@@ -34,11 +32,6 @@ from kangaroo.synth.settings import SynthSettings
 ROOT = Path(__file__).resolve().parents[1]
 NUM_VIDEOS = 40
 PLANTED_BAD = BAD_KINDS  # every kind of bad input the sample corpus plants
-
-
-@functools.cache
-def params(*overrides: str):
-    return load_params(ROOT / "params.yaml", "tiny", list(overrides))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +137,7 @@ def test_manifest_and_shards_are_deterministic_and_cover_every_input(corpus, tmp
     manifest = tmp_path / "manifest.json"
     assert write_manifest(str(corpus / "videos"), manifest, 16) == [0, 1, 2]
     with pytest.raises(ManifestError, match="out of range"):
-        curate_manifest_shard(manifest, 3, tmp_path / "x", params())
+        curate_manifest_shard(manifest, 3, tmp_path / "x", tiny_params())
 
 
 def test_accounting_violations_raise():
@@ -195,7 +188,7 @@ def test_a_stalled_video_times_out_and_the_shard_goes_on(corpus, truth, tmp_path
     os.mkfifo(tmp_path / "pipe.mp4")  # not a regular file: must be rejected, not block the worker
     # fork: workers inherit the patched function, so one real video stalls inside the real runner and pool
     monkeypatch.setattr("kangaroo.curation.runner.evaluate_video", evaluate_or_stall)
-    p = params("curation.video_timeout_s=15", "curation.start_method=fork")
+    p = tiny_params("curation.video_timeout_s=15", "curation.start_method=fork")
     inputs = [str(tmp_path / name) for name in ("pipe.mp4", "stall.mp4", good)]
     summary = curate_shard(inputs, tmp_path / "out", p, progress=False)
     rows = {r.key: r for r in read_ledger(tmp_path / "out" / "ledger.jsonl")}
@@ -222,7 +215,9 @@ def test_s3_prefix_input_downloads_per_video_and_cleans_up(
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     # fork: workers take the credentials from this process's environment as it is now
-    p = params(f"storage.endpoint={s3_server.endpoint}", "curation.start_method=fork", "curation.workers=1")
+    p = tiny_params(
+        f"storage.endpoint={s3_server.endpoint}", "curation.start_method=fork", "curation.workers=1"
+    )
     source = f"s3://{s3_bucket}/raw"
     inputs = list_inputs(source, p.storage)
     assert inputs == sorted(f"{source}/{key}" for key in picked.values())
@@ -253,7 +248,7 @@ def test_union_area_counts_overlaps_once():
 @pytest.mark.parametrize(("name", "face_fires"), [("Megamind.avi", True), ("vtest.avi", False)])
 def test_face_filter_on_real_videos(name, face_fires):
     path = debian_sample(name)
-    p = params()
+    p = tiny_params()
     row = evaluate_video(VideoTask(str(path), name, 0, p))
     assert (row.reason == "face_coverage") == face_fires, row
     score = row.scores["face_coverage"]

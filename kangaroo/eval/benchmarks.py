@@ -109,6 +109,14 @@ class BenchmarkSpec:
         return self.kind
 
 
+def answer_letter(raw: Any, num_options: int, where: str) -> str:
+    """A gold answer given as a letter ("b", " B"), checked against the number of options."""
+    answer = str(raw).strip().upper()
+    if answer not in LETTERS[:num_options]:
+        raise BenchmarkError(f"{where}: answer {raw!r} is not one of {num_options} letters")
+    return answer
+
+
 def letter_of(index: int, num_options: int, where: str) -> str:
     if not 0 <= index < num_options:
         raise BenchmarkError(f"{where}: answer index {index} outside the {num_options} options")
@@ -154,9 +162,7 @@ def load_sample(root: Path, split: str | None) -> list[MCQuestion]:
         if split is not None and row.get("split") != split:
             continue
         options = tuple(str(option) for option in row["options"])
-        answer = str(row["answer"]).strip().upper()
-        if answer not in LETTERS[: len(options)]:
-            raise BenchmarkError(f"{where}: answer {row['answer']!r} is not one of {len(options)} letters")
+        answer = answer_letter(row["answer"], len(options), where)
         questions.append(
             MCQuestion(
                 question_id=str(row["question_id"]),
@@ -255,9 +261,7 @@ def load_videomme(root: Path, split: str | None) -> list[MCQuestion]:
         if split is not None and row.get("duration") != split:
             continue
         options = tuple(_OPTION_PREFIX.sub("", option, count=1) for option in row["options"])
-        answer = str(row["answer"]).strip().upper()
-        if answer not in LETTERS[: len(options)]:
-            raise BenchmarkError(f"{where}: answer {row['answer']!r} is not one of {len(options)} letters")
+        answer = answer_letter(row["answer"], len(options), where)
         questions.append(
             MCQuestion(
                 question_id=str(row["question_id"]),
