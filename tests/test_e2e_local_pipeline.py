@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 # A small corpus (every planted bad kind once) and two optimizer steps per stage: the same DAG, components
 # and library code as `make run`, sized for the test suite.
-OVERRIDES = ["synth.num_videos=24", "eval.num_frames=4"] + [
+OVERRIDES = ["synth.num_videos=24", "synth.num_images=40", "eval.num_frames=4"] + [
     f"train.stages.{stage}.max_steps=2" for stage in STAGE_NAMES
 ]
 

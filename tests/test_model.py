@@ -80,7 +80,8 @@ def test_visual_token_count_follows_patchify_factors(tiny):
     for frames, size in [(1, 64), (2, 64), (5, 64), (16, 64), (3, 96), (4, 112)]:
         batch = processor(qa(), videos=[clip(frames, size)], image_size=size)
         patches = size // 16
-        expected = -(-frames // 2) * (-(-patches // 2)) ** 2
+        kt, ks = model.config.patchify_temporal, model.config.patchify_spatial
+        expected = -(-frames // kt) * (-(-patches // ks)) ** 2
         assert (
             int((batch["input_ids"] == vi_token).sum())
             == expected
@@ -343,7 +344,7 @@ def test_register_checkpoint_copies_and_writes_a_verifiable_card(tiny, tmp_path)
 
 def test_vision_chunking_and_small_frames_give_the_same_features(tiny):
     model, processor = tiny
-    batch = processor(qa(), videos=[clip(5, 32)], image_size=32)  # 32 px: 2x2 patches, 1 token per group
+    batch = processor(qa(), videos=[clip(5, 32)], image_size=32)  # 32 px: 2x2 patches per frame
     args = (batch["pixel_values"], batch["frame_timestamps"], batch["video_frame_counts"])
     with torch.no_grad():
         whole = model.get_video_features(*args)
@@ -352,7 +353,7 @@ def test_vision_chunking_and_small_frames_give_the_same_features(tiny):
             chunked = model.get_video_features(*args)
         finally:
             model.config.vision_frames_per_chunk = 0
-    assert whole.shape[0] == 3
+    assert whole.shape[0] == model.num_visual_tokens(5, 32, 32)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
 
 
@@ -405,8 +406,10 @@ def test_visual_information_reaches_the_answer_after_a_few_steps():
     model.train()
 
     def solid(rgb):
+        # a coloured square on black: per-video standardisation (tiny profile) keeps what differs inside a
+        # video, so a frame of one flat colour would carry nothing
         frames = np.zeros((2, 32, 32, 3), np.uint8)
-        frames[:] = rgb
+        frames[:, :16, :16] = rgb
         return {"frames": frames, "timestamps": np.array([0.0, 0.5])}
 
     videos = [solid((230, 20, 20)), solid((20, 20, 230))]
@@ -478,4 +481,38 @@ def test_patchify_of_several_videos_in_one_call_equals_one_call_per_video(tiny):
         together = model.patchify(features, counts)
         apart = torch.cat([model.patchify(video) for video in torch.split(features, counts)])
     torch.testing.assert_close(together, apart)
-    assert together.shape[0] == sum(-(-c // 2) * 2 * 2 for c in counts)  # 4x3 patches -> 2x2 groups
+    kt, ks = model.config.patchify_temporal, model.config.patchify_spatial
+    assert together.shape[0] == sum(-(-c // kt) * -(-4 // ks) * -(-3 // ks) for c in counts)
+
+
+def test_per_video_standardisation_keeps_videos_apart(tiny):
+    """Each video is standardised on its own: a shared offset cancels and batch-mates do not leak in."""
+    from kangaroo.model.modeling_kangaroo import standardize_per_video
+
+    model, processor = tiny
+    assert model.config.visual_feature_standardization == "per_video"  # the tiny profile's setting
+    features = torch.randn(5, 4, 4, 8) * 3 + 7
+    out = standardize_per_video(features, [3, 2])
+    for video in torch.split(out, [3, 2]):
+        assert torch.allclose(video.mean(dim=(0, 1, 2)), torch.zeros(8), atol=1e-5)
+        assert torch.allclose(video.std(dim=(0, 1, 2)), torch.ones(8), atol=1e-3)
+    shifted = features + torch.randn(8) * 50  # a constant component shared by every token
+    assert torch.allclose(standardize_per_video(shifted, [3, 2]), out, atol=1e-3)
+    alone = standardize_per_video(features[3:], [2])
+    assert torch.allclose(out[3:], alone, atol=1e-6)
+
+    batch = processor([qa(), qa()], videos=[clip(4), clip(4, seed=1)])
+    with torch.no_grad():
+        both = model.get_video_features(
+            batch["pixel_values"], batch["frame_timestamps"], batch["video_frame_counts"]
+        )
+        first = model.get_video_features(
+            batch["pixel_values"][:4], batch["frame_timestamps"][:4], batch["video_frame_counts"][:1]
+        )
+    assert torch.allclose(both[: first.shape[0]], first, atol=1e-5)
+
+
+def test_unknown_standardisation_mode_is_rejected(tiny):
+    model, _ = tiny
+    with pytest.raises(ValueError, match="visual_feature_standardization"):
+        type(model.config)(**{**model.config.to_dict(), "visual_feature_standardization": "batch"})

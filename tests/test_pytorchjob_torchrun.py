@@ -26,7 +26,7 @@ def corpus(tmp_path_factory) -> Path:
     from kangaroo.synth.settings import SynthSettings
 
     out = tmp_path_factory.mktemp("images_corpus")
-    rows = write_images(out, SynthSettings(seed=3, num_images=24))  # 2 ranks need >= 2 packed rows
+    rows, _ = write_images(out, SynthSettings(seed=3, num_images=120))  # 2 ranks need >= 2 packed rows
     (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return out
 

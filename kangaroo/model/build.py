@@ -122,6 +122,7 @@ def build_config(settings: ModelSettings, tokenizer, use_pretrained: bool) -> Ka
         text_config=_text_config(settings, use_pretrained, vocab_size),
         vision_feature_layer=settings.vision_feature_layer,
         vision_frames_per_chunk=settings.vision_frames_per_chunk,
+        visual_feature_standardization=settings.visual_feature_standardization,
         temporal_embed_dim=settings.temporal_embed_dim,
         temporal_min_period_s=settings.temporal_min_period_s,
         temporal_max_period_s=settings.temporal_max_period_s,

@@ -11,6 +11,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+STANDARDIZATION_MODES = ("none", "per_video")
+
 
 @strict
 class KangarooConfig(PreTrainedConfig):
@@ -22,6 +24,10 @@ class KangarooConfig(PreTrainedConfig):
             into `hidden_states` (pre-norm, LLaVA uses -2; the final norm then sits unused).
         vision_frames_per_chunk: frames per vision-encoder forward (0 = all at once); bounds activation memory
             for long videos without changing results.
+        visual_feature_standardization: "none", or "per_video": each video's patch features (timestamp
+            embedding added) are standardised per channel over all of its tokens before patchify. Meant for a
+            vision tower trained from scratch, whose features share one large constant component that drowns
+            what differs between videos (a pretrained tower does not need it).
         temporal_embed_dim: number of sinusoidal features computed from each frame's timestamp.
         temporal_min_period_s / temporal_max_period_s: shortest / longest sinusoid period in seconds; the
             geometric range covers sub-second frame spacing up to hour-long videos.
@@ -43,6 +49,7 @@ class KangarooConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     vision_feature_layer: int = -1
     vision_frames_per_chunk: int = 0
+    visual_feature_standardization: str = "none"
     temporal_embed_dim: int = 256
     temporal_min_period_s: float = 0.5
     temporal_max_period_s: float = 10000.0
@@ -60,6 +67,11 @@ class KangarooConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if self.visual_feature_standardization not in STANDARDIZATION_MODES:
+            raise ValueError(
+                f"visual_feature_standardization={self.visual_feature_standardization!r}: "
+                f"expected one of {STANDARDIZATION_MODES}"
+            )
         if self.patchify_hidden_size is None:
             self.patchify_hidden_size = self.vision_config.hidden_size
 

@@ -233,6 +233,8 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             raise ValueError(
                 f"video_frame_counts sum to {sum(counts)} but pixel_values hold {features.shape[0]} frames"
             )
+        if self.config.visual_feature_standardization == "per_video":
+            features = standardize_per_video(features, counts)
         # one call per module whatever the number of videos: ranks of a ZeRO-3 job stay in step
         return self.projector(self.patchify(features, counts))
 
@@ -374,6 +376,20 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             sampling_fps,
             **generate_kwargs,
         )
+
+
+def standardize_per_video(features: torch.Tensor, counts: list[int], eps: float = 1e-4) -> torch.Tensor:
+    """[N, h, w, C] features of videos with `counts` frames each -> zero mean, unit std per channel per video.
+
+    Statistics run over every token (frames x h x w) of one video, never across videos, so a sample's visual
+    tokens do not depend on what else is packed into its batch.
+    """
+    parts = []
+    for video in torch.split(features, counts):
+        mean = video.mean(dim=(0, 1, 2), keepdim=True)
+        std = video.std(dim=(0, 1, 2), keepdim=True) if video[..., 0].numel() > 1 else torch.ones_like(mean)
+        parts.append((video - mean) / (std + eps))
+    return torch.cat(parts)
 
 
 def _max_over_ranks(value: int, device: torch.device) -> int:

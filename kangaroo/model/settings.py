@@ -50,6 +50,7 @@ class ModelSettings(Section):
     image_size: int = 64  # processor default square frame size (stages may override per call)
     vision_feature_layer: int = -1
     vision_frames_per_chunk: int = 0
+    visual_feature_standardization: Literal["none", "per_video"] = "none"
     temporal_embed_dim: int = 64
     temporal_min_period_s: float = 0.5
     temporal_max_period_s: float = 10000.0

@@ -126,13 +126,15 @@ def write_corpus(out: str | Path, settings: SynthSettings) -> dict:
     write_jsonl(out / "ground_truth.jsonl", truth)
     questions = write_questions(plans, settings.seed)
     write_jsonl(out / "questions.jsonl", questions)
-    images = write_images(out, settings)
+    images, image_questions = write_images(out, settings)
     write_jsonl(out / "images.jsonl", images)
+    write_jsonl(out / "image_questions.jsonl", image_questions)
     summary = {
         "clips": len(plans),
         "kinds": dict(Counter(p.kind for p in plans)),
         "questions": dict(Counter(q["category"] for q in questions)),
         "images": len(images),
+        "image_questions": len(image_questions),
         "seconds": round(time.monotonic() - started, 1),
         "megabytes": round(sum(sizes.values()) / 1e6, 1),
     }

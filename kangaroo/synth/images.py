@@ -8,18 +8,20 @@ import cv2
 import numpy as np
 
 from kangaroo.synth.describe import shape_list
-from kangaroo.synth.plan import ClipPlan, place_tracks
+from kangaroo.synth.plan import GOOD_SIZES, ClipPlan, place_tracks
+from kangaroo.synth.questions import write_image_questions
 from kangaroo.synth.render import background, draw_shape
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS
 
-IMAGE_SIZES = ((224, 224), (320, 240), (256, 256))
+# Framed like the good clips, so shapes in stills and in video frames look the same size to the model.
+IMAGE_SIZES = GOOD_SIZES
 
 
-def write_images(out: Path, settings: SynthSettings) -> list[dict]:
-    """PNG stills of 1-4 shapes under out/images/ and their images.jsonl rows."""
+def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[dict]]:
+    """PNG stills of 1-4 shapes under out/images/; their images.jsonl and image_questions.jsonl rows."""
     (out / "images").mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, plans = [], []
     split_rng = np.random.default_rng([settings.seed, 6])
     eval_ids = set(
         split_rng.permutation(settings.num_images)[: round(settings.eval_fraction * settings.num_images)]
@@ -28,7 +30,11 @@ def write_images(out: Path, settings: SynthSettings) -> list[dict]:
         rng = np.random.default_rng([settings.seed, 7, index])
         width, height = IMAGE_SIZES[int(rng.integers(len(IMAGE_SIZES)))]
         plan = ClipPlan(
-            clip_id=f"image_{index:04d}", index=index, kind="image", seed=int(rng.integers(2**31))
+            clip_id=f"image_{index:04d}",
+            index=index,
+            kind="image",
+            seed=int(rng.integers(2**31)),
+            split="eval" if index in eval_ids else "train",
         )
         plan.width, plan.height = width, height
         plan.background = str(rng.choice(list(BACKGROUNDS)))
@@ -52,8 +58,9 @@ def write_images(out: Path, settings: SynthSettings) -> list[dict]:
             {
                 "image": name,
                 "caption": caption,
-                "split": "eval" if index in eval_ids else "train",
+                "split": plan.split,
                 "shapes": [{"shape": t.shape, "color": t.color, "x": t.x, "y": t.y} for t in plan.tracks],
             }
         )
-    return rows
+        plans.append(plan)
+    return rows, write_image_questions(plans, settings.seed)

@@ -157,30 +157,95 @@ def balanced_positions(rng: np.random.Generator, count: int) -> list[int]:
     return [int(p) for p in np.concatenate(blocks)[:count]]
 
 
+def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
+    """Still-image questions: every shape's colour, every colour's shape, the count.
+
+    Distractors avoid everything in the image where the vocabulary allows, so an answer needs only what is
+    visible, not which shape wears which colour: the plainest grounding signal for a model learning to see.
+    """
+    colors, shapes = {t.color for t in plan.tracks}, {t.shape for t in plan.tracks}
+    drafts = []
+    for track in plan.tracks:
+        drafts.append(
+            Draft(
+                plan,
+                "color",
+                f"What colour is the {track.shape}?",
+                track.color,
+                pick_others(
+                    rng,
+                    list(COLORS),
+                    colors if len(COLORS) - len(colors) >= NUM_OPTIONS - 1 else {track.color},
+                ),
+            )
+        )
+        drafts.append(
+            Draft(
+                plan,
+                "shape",
+                f"Which shape is {track.color}?",
+                track.shape,
+                pick_others(
+                    rng,
+                    list(SHAPES),
+                    shapes if len(SHAPES) - len(shapes) >= NUM_OPTIONS - 1 else {track.shape},
+                ),
+            )
+        )
+    count = len(plan.tracks)
+    others = [str(n) for n in range(1, NUM_OPTIONS + 1) if n != count]
+    drafts.append(Draft(plan, "count", "How many different shapes are shown?", str(count), others))
+    return drafts
+
+
+def place_answers(drafts: list[Draft], rng: np.random.Generator) -> list[tuple[Draft, list[str], str]]:
+    """Each draft's options with the correct one inserted at a balanced position, and its letter."""
+    positions: dict[str, list[int]] = {}
+    for category in sorted({d.category for d in drafts}):
+        positions[category] = balanced_positions(rng, sum(d.category == category for d in drafts))
+    placed = []
+    for draft in drafts:
+        position = positions[draft.category].pop()
+        options = [str(o) for o in rng.permutation(draft.distractors)]
+        options.insert(position, draft.correct)
+        placed.append((draft, options, LETTERS[position]))
+    return placed
+
+
 def write_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
     """questions.jsonl rows for every good and long clip (see docs/data-formats.md)."""
     rng = np.random.default_rng([seed, 5])
     drafts = [d for p in plans if p.kind in ANSWERED_KINDS for d in drafts_for_clip(p, rng)]
-    positions: dict[str, list[int]] = {}
-    for category in sorted({d.category for d in drafts}):
-        positions[category] = balanced_positions(rng, sum(d.category == category for d in drafts))
-    rows = []
-    for number, draft in enumerate(drafts):
-        position = positions[draft.category].pop()
-        options = [str(o) for o in rng.permutation(draft.distractors)]
-        options.insert(position, draft.correct)
-        rows.append(
-            {
-                "question_id": f"q_{number:05d}",
-                "clip_id": draft.clip.clip_id,
-                "video": f"videos/{draft.clip.clip_id}.mp4",
-                "question": draft.question,
-                "options": options,
-                "answer": LETTERS[position],
-                "category": draft.category,
-                "split": draft.clip.split,
-                "start": None,
-                "end": None,
-            }
-        )
-    return rows
+    return [
+        {
+            "question_id": f"q_{number:05d}",
+            "clip_id": draft.clip.clip_id,
+            "video": f"videos/{draft.clip.clip_id}.mp4",
+            "question": draft.question,
+            "options": options,
+            "answer": letter,
+            "category": draft.category,
+            "split": draft.clip.split,
+            "start": None,
+            "end": None,
+        }
+        for number, (draft, options, letter) in enumerate(place_answers(drafts, rng))
+    ]
+
+
+def write_image_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
+    """image_questions.jsonl rows: multiple-choice questions about the stills (see docs/data-formats.md)."""
+    rng = np.random.default_rng([seed, 8])
+    drafts = [d for p in plans for d in drafts_for_image(p, rng)]
+    return [
+        {
+            "question_id": f"iq_{number:05d}",
+            "image": f"images/{draft.clip.clip_id}.png",
+            "question": draft.question,
+            "options": options,
+            "answer": letter,
+            "category": draft.category,
+            "split": draft.clip.split,
+        }
+        for number, (draft, options, letter) in enumerate(place_answers(drafts, rng))
+    ]

@@ -3,6 +3,8 @@
 Sources (StageSettings.sources):
 
 - ``images``: ``CORPUS/images.jsonl`` train-split rows, one frame each, "Describe the image." -> caption.
+- ``image_qa``: ``CORPUS/image_questions.jsonl`` train-split rows: multiple-choice questions about the stills,
+  rendered exactly like ``qa`` (LLaVA-style instruction data mixes image and video questions).
 - ``captions``: ``DATASET/dataset.jsonl`` (the captioned, gated dataset), "Describe the video." -> caption;
   clips behind eval-split questions of the corpus are left out (their captions would leak the answers).
 - ``qa``: ``CORPUS/questions.jsonl`` rows of the **train** split only (the eval split is held out), rendered
@@ -138,6 +140,20 @@ def list_raw_samples(
                         "captions", key, resolve(folder, row["video"]), False, DESCRIBE_VIDEO, row["caption"]
                     )
                 )
+        elif source == "image_qa":
+            folder = _require(corpus_dir, "--corpus", "image_qa")
+            for row in read_jsonl(folder / "image_questions.jsonl"):
+                if row.get("split", "train") == "train":
+                    samples.append(
+                        RawSample(
+                            "image_qa",
+                            row["question_id"],
+                            resolve(folder, row["image"]),
+                            True,
+                            render_question(row["question"], row["options"]),
+                            render_answer(row["options"], row["answer"]),
+                        )
+                    )
         elif source == "qa":
             folder = _require(corpus_dir, "--corpus", "qa")
             for row in read_jsonl(folder / "questions.jsonl"):

@@ -23,7 +23,7 @@ ModuleGroup = Literal["vision", "temporal", "patchify", "projector", "llm"]
 # images   = images.jsonl image-caption pairs (train split), rendered "Describe the image." -> caption
 # captions = the captioned dataset.jsonl, rendered "Describe the video." -> caption
 # qa       = questions.jsonl train split, rendered question + lettered options -> answer letter
-DataSource = Literal["images", "captions", "qa"]
+DataSource = Literal["images", "image_qa", "captions", "qa"]
 
 
 class StageSettings(Section):
