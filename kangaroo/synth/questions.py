@@ -157,6 +157,11 @@ def balanced_positions(rng: np.random.Generator, count: int) -> list[int]:
     return [int(p) for p in np.concatenate(blocks)[:count]]
 
 
+def unseen_others(rng: np.random.Generator, pool: list[str], shown: set[str], answer: str) -> list[str]:
+    """Distractors the still does not show, unless the vocabulary has too few of those."""
+    return pick_others(rng, pool, shown if len(pool) - len(shown) >= NUM_OPTIONS - 1 else {answer})
+
+
 def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
     """Still-image questions: every shape's colour, every colour's shape, the count.
 
@@ -172,11 +177,7 @@ def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 "color",
                 f"What colour is the {track.shape}?",
                 track.color,
-                pick_others(
-                    rng,
-                    list(COLORS),
-                    colors if len(COLORS) - len(colors) >= NUM_OPTIONS - 1 else {track.color},
-                ),
+                unseen_others(rng, list(COLORS), colors, track.color),
             )
         )
         drafts.append(
@@ -185,11 +186,7 @@ def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 "shape",
                 f"Which shape is {track.color}?",
                 track.shape,
-                pick_others(
-                    rng,
-                    list(SHAPES),
-                    shapes if len(SHAPES) - len(shapes) >= NUM_OPTIONS - 1 else {track.shape},
-                ),
+                unseen_others(rng, list(SHAPES), shapes, track.shape),
             )
         )
     count = len(plan.tracks)

@@ -140,31 +140,21 @@ def list_raw_samples(
                         "captions", key, resolve(folder, row["video"]), False, DESCRIBE_VIDEO, row["caption"]
                     )
                 )
-        elif source == "image_qa":
-            folder = _require(corpus_dir, "--corpus", "image_qa")
-            for row in read_jsonl(folder / "image_questions.jsonl"):
-                if row.get("split", "train") == "train":
-                    samples.append(
-                        RawSample(
-                            "image_qa",
-                            row["question_id"],
-                            resolve(folder, row["image"]),
-                            True,
-                            render_question(row["question"], row["options"]),
-                            render_answer(row["options"], row["answer"]),
-                        )
-                    )
-        elif source == "qa":
-            folder = _require(corpus_dir, "--corpus", "qa")
-            for row in read_jsonl(folder / "questions.jsonl"):
+        elif source in ("image_qa", "qa"):
+            folder = _require(corpus_dir, "--corpus", source)
+            is_image = source == "image_qa"
+            rows = read_jsonl(folder / ("image_questions.jsonl" if is_image else "questions.jsonl"))
+            repeats = 1 if is_image else stage.qa_repeats
+            for row in rows:
                 if row.get("split") != "train":
                     continue  # the eval split is held out for kangaroo.eval
+                media = resolve(folder, row["image" if is_image else "video"])
                 user = render_question(row["question"], row["options"])
                 reply = render_answer(row["options"], row["answer"])
-                for _ in range(stage.qa_repeats):
-                    samples.append(
-                        RawSample("qa", row["question_id"], resolve(folder, row["video"]), False, user, reply)
-                    )
+                samples.extend(
+                    RawSample(source, row["question_id"], media, is_image, user, reply)
+                    for _ in range(repeats)
+                )
     return samples
 
 
