@@ -14,9 +14,6 @@ from kangaroo.synth.render import background, draw_shape
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS
 
-# Framed like the good clips, so shapes in stills and in video frames look the same size to the model.
-IMAGE_SIZES = GOOD_SIZES
-
 
 def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[dict]]:
     """PNG stills of 1-4 shapes under out/images/; their images.jsonl and image_questions.jsonl rows."""
@@ -28,7 +25,8 @@ def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[d
     )
     for index in range(settings.num_images):
         rng = np.random.default_rng([settings.seed, 7, index])
-        width, height = IMAGE_SIZES[int(rng.integers(len(IMAGE_SIZES)))]
+        # framed like the good clips, so shapes in stills and video frames look the same size to the model
+        width, height = GOOD_SIZES[int(rng.integers(len(GOOD_SIZES)))]
         plan = ClipPlan(
             clip_id=f"image_{index:04d}",
             index=index,
