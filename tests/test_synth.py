@@ -241,17 +241,43 @@ def test_same_seed_gives_same_ground_truth_and_same_pictures(corpus, truth, tmp_
     assert again == truth
     for plan in [p for p in plans if p.kind in ("good", "text")][:2] + [p for p in plans if p.vfr][:1]:
         write_clip(plan, tmp_path / "again.mp4", settings().x264_preset)
-        # Same frames at the same times. Not byte equality: in full test sessions x264 occasionally made a
-        # different macroblock decision for one clip (mdat a byte longer), which a standalone run never shows.
-        first, second = (
-            decode_all(corpus / "videos" / f"{plan.clip_id}.mp4"),
-            decode_all(tmp_path / "again.mp4"),
-        )
-        assert [t for t, _ in first] == [t for t, _ in second], plan.clip_id
-        for (_, a), (_, b) in zip(first, second, strict=True):
-            assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0, plan.clip_id
+        assert (tmp_path / "again.mp4").read_bytes() == (
+            corpus / "videos" / f"{plan.clip_id}.mp4"
+        ).read_bytes()
     other = plan_corpus(settings().model_copy(update={"seed": SEED + 1}))
     assert [p.tracks for p in other] != [p.tracks for p in plans]
+
+
+HEAP_LEFTOVERS_SCRIPT = """
+import ctypes, ctypes.util, sys
+from pathlib import Path
+from kangaroo.synth.encode import write_clip
+from kangaroo.synth.plan import plan_corpus
+from kangaroo.synth.settings import SynthSettings
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+plans = plan_corpus(SynthSettings(seed=7, num_videos=40, long_video_seconds=30.0))
+face = next(p for p in plans if p.kind == "face")
+out = Path(sys.argv[1])
+for byte in (1, 200, 37):
+    sizes = (64, 256, 1024, 4096, 16384, 65536, 100_000) * 20
+    blocks = [libc.malloc(size) for size in sizes]
+    for block, size in zip(blocks, sizes):
+        ctypes.memset(block, byte, size)
+    for block in blocks:
+        libc.free(block)
+    write_clip(face, out / f"face_{byte}.mp4", "veryfast")
+"""
+
+
+def test_encoded_bytes_do_not_depend_on_heap_leftovers(tmp_path):
+    """The encoder reads heap bytes it never wrote: after different leftovers of freed memory the face clip
+    of this corpus encoded differently (in a fresh process) until write_clip fixed those bytes."""
+    subprocess.run([sys.executable, "-c", HEAP_LEFTOVERS_SCRIPT, str(tmp_path)], check=True, timeout=300)
+    encodings = {path.read_bytes() for path in tmp_path.glob("face_*.mp4")}
+    assert len(encodings) == 1
 
 
 def test_questions_are_split_by_clip_and_answers_are_balanced(corpus, truth):
