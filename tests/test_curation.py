@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -173,6 +175,31 @@ def test_pool_replaces_hung_and_dead_workers_and_finishes_the_rest():
     assert [outcomes[i].value for i in (0, 2, 4, 5)] == ["A", "B", "C", "D"]
     assert "exit code 3" in outcomes[3].error
     assert pool.replaced == 2
+
+
+DEEP_TMPDIR_SCRIPT = """
+from curation_helpers import slow_or_dying
+from kangaroo.curation.pool import DeadlinePool
+
+pool = DeadlinePool(slow_or_dying, workers=1, timeout_s=60.0, start_method="forkserver")
+print(sorted(o.value for o in pool.map_unordered(["a", "b"])))
+"""
+
+
+def test_forkserver_workers_start_under_a_temp_dir_too_deep_for_unix_sockets(tmp_path, project_root):
+    # The local pipeline puts TMPDIR inside the project: a deep checkout once failed "AF_UNIX path too long".
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "TMPDIR": str(deep),
+        "PYTHONPATH": f"{project_root / 'tests'}{os.pathsep}{project_root}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", DEEP_TMPDIR_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['A', 'B']"
 
 
 def evaluate_or_stall(task: VideoTask):

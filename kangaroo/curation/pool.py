@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import multiprocessing.util
+import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +35,33 @@ class Outcome:
 
 
 READY = "ready"
+SOCKET_PATH_MAX = 107  # bytes in a Unix socket's sun_path, without the trailing NUL
+SOCKET_NAME_ROOM = 40  # what multiprocessing appends: "/pymp-xxxxxxxx/listener-xxxxxxxx"
+SHORT_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def keep_socket_paths_short() -> None:
+    """Give multiprocessing a short temp dir when TMPDIR is too deep for a Unix socket path.
+
+    The fork server listens on a socket under multiprocessing's temp dir, and the local pipeline run sets
+    TMPDIR inside the project (`work/tmp/...`): in a deep checkout that passes the 107-byte limit and every
+    worker start fails with "AF_UNIX path too long". multiprocessing creates its dir once per process, so
+    creating it here, under a short base, is enough.
+    """
+    if len(os.fsencode(tempfile.gettempdir())) + SOCKET_NAME_ROOM <= SOCKET_PATH_MAX:
+        return
+    short = next((d for d in SHORT_TEMP_DIRS if os.access(d, os.W_OK | os.X_OK)), None)
+    if short is None:
+        log.warning(
+            "TMPDIR %s is too long for Unix socket paths and no short temp dir is writable",
+            tempfile.gettempdir(),
+        )
+        return
+    previous, tempfile.tempdir = tempfile.tempdir, short
+    try:
+        multiprocessing.util.get_temp_dir()
+    finally:
+        tempfile.tempdir = previous
 
 
 def _worker_loop(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[[], None] | None) -> None:
@@ -82,6 +112,7 @@ class DeadlinePool:
         self.timeout_s = timeout_s
         self.context = mp.get_context(start_method)
         if start_method == "forkserver":
+            keep_socket_paths_short()
             # Preload the worker's modules in the fork server (new workers start in milliseconds), and not
             # `__main__`, its default: re-importing a caller's unguarded script there would recurse.
             self.context.set_forkserver_preload([fn.__module__])
