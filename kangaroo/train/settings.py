@@ -22,7 +22,8 @@ STAGE_NAMES: tuple[str, ...] = (
 ModuleGroup = Literal["vision", "temporal", "patchify", "projector", "llm"]
 # images   = images.jsonl image-caption pairs (train split), rendered "Describe the image." -> caption
 # captions = the captioned dataset.jsonl, rendered "Describe the video." -> caption
-# qa       = questions.jsonl train split, rendered question + lettered options -> answer letter
+# image_qa = image_questions.jsonl train split (questions about the stills), rendered like qa
+# qa       = questions.jsonl train split, rendered question + lettered options -> "option text (B)"
 DataSource = Literal["images", "image_qa", "captions", "qa"]
 
 
