@@ -8,7 +8,7 @@ from components.curation import caption_dataset, curate_shard, merge_curation, p
 from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
 from components.quality import quality_gate, stop_on_failed_gate
-from components.summary import publish_run_summary
+from components.summary import list_run_outputs, publish_run_summary
 from components.training import train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
@@ -128,13 +128,20 @@ def kangaroo_pipeline(
             evaluation = gpu_step(
                 evaluate_model(model=previous.outputs["model"], benchmark=benchmark, **config), gpus=1
             ).set_display_name("evaluate")
-            cpu_step(
+            registered = cpu_step(
                 register_model(
                     model=previous.outputs["model"],
                     accuracy=evaluation.outputs["Output"],
                     dataset_version=versioned.outputs["Output"],
                 )
             ).set_display_name("register model")
+            listed = list_run_outputs(
+                quality_report=gate.outputs["report"],
+                quality_summary=gate.outputs["summary"],
+                model=registered.outputs["registered"],
+                results=evaluation.outputs["results"],
+            )
+            cpu_step(listed, cache=False).set_display_name("run outputs")
         with dsl.Else(name="gate-failed"):
             cpu_step(stop_on_failed_gate(summary=gate.outputs["summary"])).set_display_name(
                 "stop: gate failed"

@@ -44,7 +44,11 @@ def latest_run_dir(pipeline_root: Path) -> Path | None:
 
 
 def report_outputs(run_dir: Path) -> dict[str, str]:
-    """Where a person finds the quality report, the model and the metrics of the run."""
+    """Where a person finds the quality report, the model and the metrics of the run.
+
+    Cached steps left their outputs in the run that computed them; the uncached `list-run-outputs` step
+    records where they are. Without it (the run stopped earlier) the run's own folder is searched.
+    """
     wanted = {
         "quality report (HTML)": "quality-gate/report",
         "quality summary": "quality-gate/summary",
@@ -53,7 +57,20 @@ def report_outputs(run_dir: Path) -> dict[str, str]:
         "predictions": "evaluate-model/results/predictions.jsonl",
         "run summary": "publish-run-summary/run_summary",
     }
-    return {label: str(run_dir / rel) for label, rel in wanted.items() if (run_dir / rel).exists()}
+    found = {label: str(run_dir / rel) for label, rel in wanted.items() if (run_dir / rel).exists()}
+    return {**found, **listed_run_outputs(run_dir)}
+
+
+def listed_run_outputs(run_dir: Path) -> dict[str, str]:
+    """The locations the `list-run-outputs` step recorded in its artifact's metadata (KFP executor output)."""
+    executor_output = run_dir / "list-run-outputs" / "executor_output.json"
+    if not executor_output.is_file():
+        return {}
+    artifacts = json.loads(executor_output.read_text()).get("artifacts", {})
+    listed = artifacts.get("run_outputs", {}).get("artifacts", [{}])[0].get("metadata", {})
+    listed = {label: str(location) for label, location in listed.items() if Path(str(location)).exists()}
+    table = run_dir / "list-run-outputs" / "run_outputs"
+    return {**listed, "run outputs": str(table)} if table.exists() else listed
 
 
 def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:

@@ -77,12 +77,18 @@ def test_evaluation_metrics_are_written(first_run):
 
 
 def test_second_run_is_served_from_the_cache(first_run, caplog):
-    work, _ = first_run
+    work, first_outputs = first_run
     with caplog.at_level(logging.INFO):
-        run_local(work, "tiny", OVERRIDES)
+        outputs = run_local(work, "tiny", OVERRIDES)
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
     train_tasks = {"train-stage", *(f"train-stage-{i}" for i in range(2, len(STAGE_NAMES) + 1))}
     expected = {"plan-shards", "curate-shard", "merge-curation", "caption-dataset", "quality-gate"}
     expected |= {"version-dataset", "evaluate-model", "register-model"} | train_tasks
-    # Everything but the exit handler's run summary (caching off on purpose) comes from the cache.
+    # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
     assert expected <= hits, expected - hits
+    # ...and the run still says where its report, model and metrics are: where the first run wrote them.
+    for label in ("quality report (HTML)", "quality summary", "model", "evaluation metrics", "predictions"):
+        assert outputs[label] == first_outputs[label], label
+        assert Path(outputs[label]).exists(), label
+    assert Path(outputs["run outputs"]).parent.parent == latest_run_dir(work / "pipeline_root")
+    assert first_outputs["model"] in Path(outputs["run outputs"]).read_text()

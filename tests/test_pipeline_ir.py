@@ -73,6 +73,9 @@ def test_gate_condition_guards_training_and_else_stops_the_run(compiled):
     assert "!(" in failed["triggerPolicy"]["condition"]
     guarded = ir["components"]["comp-condition-4"]["dag"]["tasks"]
     assert {"version-dataset", "train-stage", "evaluate-model"} <= set(guarded)
+    # the list of where outputs are runs in every run, so cached steps' outputs are still found
+    assert guarded["list-run-outputs"].get("cachingOptions", {}).get("enableCache") is not True
+    assert guarded["register-model"]["cachingOptions"]["enableCache"] is True
     assert set(ir["components"]["comp-condition-5"]["dag"]["tasks"]) == {"stop-on-failed-gate"}
     assert "exit-handler-1" in ir["root"]["dag"]["tasks"]
     assert (
