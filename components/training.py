@@ -22,18 +22,22 @@ def train_stage(
     model: Output[Model],
     metrics: Output[Metrics],
     init_model: Input[Model] | None = None,
+    vision_tower: Input[Model] | None = None,
 ):
     """Train `stage` from `init_model` (None = fresh weights, or `resume_from` if set); a stage not listed in
-    `stages` passes its input model through. Checkpoints go under `checkpoint_root` (a PVC on the cluster)
-    so a pre-empted pod resumes where it stopped."""
+    `stages` passes its input model through. A fresh model loads `vision_tower` (pre_train_vision_tower's
+    output) when that holds weights. Checkpoints go under `checkpoint_root` (a PVC on the cluster) so a
+    pre-empted pod resumes where it stopped."""
     import json
     from pathlib import Path
 
     from kangaroo.config import load_params_text
     from kangaroo.storage.artifact_versioning import dataset_in_workspace
     from kangaroo.train.launch import run_stage
+    from kangaroo.train.vision_tags import tower_overrides
 
-    params = load_params_text(params_yaml, profile, overrides)
+    tower = vision_tower.path if vision_tower is not None else None
+    params = load_params_text(params_yaml, profile, [*overrides, *tower_overrides(tower)])
     summary = run_stage(
         params=params,
         stage=stage,
@@ -53,3 +57,29 @@ def train_stage(
     # The metadata is what the UI shows; the file makes the step cacheable (a cache entry needs it).
     Path(metrics.path).write_text(json.dumps(metrics.metadata, indent=2))
     model.metadata.update({"stage": stage, "dataset_version": dataset_version})
+
+
+@project_component
+def pre_train_vision_tower(
+    params_yaml: str,
+    profile: str,
+    overrides: list[str],
+    corpus_uri: str,
+    tower: Output[Model],
+    metrics: Output[Metrics],
+):
+    """Caption-tag pre-training of a fresh vision tower on the corpus's stills (`train.vision_pretrain`); when
+    disabled (a pretrained `model.vision_model`, paper profile) it only records that."""
+    import json
+    from pathlib import Path
+
+    from kangaroo.config import load_params_text
+    from kangaroo.train.vision_tags import pretrain_vision_tower
+
+    params = load_params_text(params_yaml, profile, overrides)
+    summary = pretrain_vision_tower(params, corpus_uri, tower.path)
+    for key in ("held_out_tag_map", "held_out_tag_map_untrained", "final_loss", "num_tags", "wall_time_s"):
+        if isinstance(summary.get(key), (int, float)):
+            metrics.log_metric(key, float(summary[key]))
+    Path(metrics.path).write_text(json.dumps(summary, indent=2))
+    tower.metadata.update({"enabled": bool(summary["enabled"])})

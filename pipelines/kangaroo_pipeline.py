@@ -9,7 +9,7 @@ from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
 from components.quality import quality_gate, stop_on_failed_gate
 from components.summary import list_run_outputs, publish_run_summary
-from components.training import train_stage
+from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
 from kangaroo.k8s.settings import ClusterSettings, NodePool
@@ -88,6 +88,9 @@ def kangaroo_pipeline(
     config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
     with dsl.ExitHandler(run_summary, name="kangaroo-run"):
+        # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
+        tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, **config))
+        tower.set_display_name("pre-train vision tower")
         plan = cpu_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
             shard = cpu_step(
@@ -117,7 +120,11 @@ def kangaroo_pipeline(
                     checkpoint_root=checkpoint_root,
                     num_gpus=num_gpus,
                     num_nodes=num_nodes,
-                    **({"init_model": previous.outputs["model"]} if previous is not None else {}),
+                    **(
+                        {"init_model": previous.outputs["model"]}
+                        if previous is not None
+                        else {"vision_tower": tower.outputs["tower"]}
+                    ),
                     **config,
                 )
                 gpu_step(task, gpus=num_gpus).set_display_name(stage)

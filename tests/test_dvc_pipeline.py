@@ -22,7 +22,15 @@ TRAIN_STAGES = [
     "instruction_tuning",
     "long_video_tuning",
 ]
-ALL_STAGES = ["synth", "curate", "caption", "validate", *[f"train_{s}" for s in TRAIN_STAGES], "evaluate"]
+ALL_STAGES = [
+    "synth",
+    "curate",
+    "caption",
+    "validate",
+    "pretrain_vision",
+    *[f"train_{s}" for s in TRAIN_STAGES],
+    "evaluate",
+]
 # The blocks the KFP components read: every one must be tracked by some stage.
 KFP_BLOCKS = {"synth", "video", "curation", "caption", "quality", "model", "train", "eval"}
 
@@ -72,6 +80,11 @@ def test_dvc_yaml_declares_every_step_with_params_outs_metrics_plots():
         assert stage["outs"] == [f"data/models/{name}/model"]
         assert f"data/models/{name}/metrics.json" in stage["plots"][0]
     assert "data/eval/metrics.json" in stages["evaluate"]["metrics"][0]
+    # the first stage loads the caption-tag pre-trained tower (the pretrain_vision stage's output)
+    first = stages["train_image_text_pretrain"]
+    assert "--vision-tower data/models/vision_tower" in " ".join(first["cmd"])
+    assert stages["pretrain_vision"]["outs"] == ["data/models/vision_tower"]
+    assert "data/models/vision_tower" in first["deps"]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert set(params["train"]["stages"]) == set(TRAIN_STAGES)
 
@@ -85,7 +98,7 @@ def test_dag_is_wired_like_the_pipeline(project_copy):
         if "->" in line
     }
     chain = ["synth", "curate", "caption", "validate", *[f"train_{s}" for s in TRAIN_STAGES], "evaluate"]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in [*zip(chain, chain[1:], strict=False), ("pretrain_vision", chain[4])]:
         assert (upstream, downstream) in edges, f"{upstream} -> {downstream} missing from {sorted(edges)}"
     status = dvc("status", cwd=repo, env=env)
     assert all(f"{stage}:" in status for stage in ALL_STAGES)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
 
 from kangaroo.train.settings import STAGE_NAMES
 from pipelines.run_local import latest_run_dir, run_local
@@ -14,9 +15,13 @@ pytestmark = pytest.mark.slow
 
 # A small corpus (every planted bad kind once) and two optimizer steps per stage: the same DAG, components
 # and library code as `make run`, sized for the test suite.
-OVERRIDES = ["synth.num_videos=24", "synth.num_images=40", "eval.num_frames=4"] + [
-    f"train.stages.{stage}.max_steps=2" for stage in STAGE_NAMES
-]
+OVERRIDES = [
+    "synth.num_videos=24",
+    "synth.num_images=40",
+    "eval.num_frames=4",
+    "train.vision_pretrain.steps=20",
+    "train.vision_pretrain.batch_size=8",  # 30 train stills
+] + [f"train.stages.{stage}.max_steps=2" for stage in STAGE_NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +45,21 @@ def test_every_input_video_is_accounted_for(first_run):
     for row in ledger:
         expected = truth[Path(row["video"]).stem]
         assert row["status"] == expected["expected_status"], row
+
+
+def test_registered_model_sees_through_the_pretrained_tower(first_run):
+    """The tiny profile pre-trains the vision tower on caption tags, the first stage loads it and every stage
+    keeps it frozen: the registered model's tower is that tower, weight for weight."""
+    from safetensors.torch import load_file
+
+    work, outputs = first_run
+    run_dir = latest_run_dir(work / "pipeline_root")
+    (tower_dir,) = list(run_dir.glob("pre-train-vision-tower/tower"))
+    assert json.loads((tower_dir / "summary.json").read_text())["enabled"] is True
+    tower = load_file(tower_dir / "model.safetensors")
+    model = load_file(Path(outputs["model"]) / "model.safetensors")
+    for name, value in tower.items():
+        assert torch.equal(model[f"vision_tower.{name}"], value), name
 
 
 def test_quality_report_is_published(first_run):

@@ -65,6 +65,27 @@ def test_forward_backward_reaches_every_module_group(tiny):
     model.eval()
 
 
+def assert_connector_fan_in_scaled(model):
+    """Patchify + projector Linears start at std fan_in^-0.5; the LLM-wide 0.02 would make three narrow
+    stacked layers shrink the visual signal ~100x (QA learning stalled on a plateau). The additive timestamp
+    projection keeps the small default."""
+    layers = [
+        m
+        for part in (model.patchify, model.projector)
+        for m in part.modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
+    assert len(layers) == 3
+    for layer in layers:
+        assert layer.weight.std().item() == pytest.approx(layer.in_features**-0.5, rel=0.15)
+        assert not layer.bias.any()
+    assert model.temporal_embedding.proj.weight.std().item() == pytest.approx(0.02, rel=0.15)
+
+
+def test_fresh_connector_is_fan_in_scaled(tiny):
+    assert_connector_fan_in_scaled(tiny[0])
+
+
 def test_labels_keep_only_assistant_replies(tiny):
     _, processor = tiny
     batch = processor(qa(), videos=[clip(3)])

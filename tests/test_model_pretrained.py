@@ -109,6 +109,9 @@ def test_build_from_pretrained_vision_and_llm_folders(tmp_path):
     assert grown.shape[0] == len(tokenizer)
     assert torch.equal(grown[: llm.config.vocab_size], llm.get_input_embeddings().weight)
     assert not any(p.is_meta for p in model.parameters())
+    # the fresh connector between pretrained parts starts fan-in scaled (tests/test_model.py has the rule)
+    linear_1 = model.projector.linear_1
+    assert linear_1.weight.std().item() == pytest.approx(linear_1.in_features**-0.5, rel=0.15)
     frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     batch = processor(
         [{"role": "user", "content": "What moves?"}, {"role": "assistant", "content": "A red circle."}],

@@ -33,6 +33,7 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
     for step in (
+        "pre-train-vision-tower",
         "plan-shards",
         "curate-shard",
         "merge-curation",
@@ -50,7 +51,13 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         assert previous in tasks[task]["dependentTasks"]
         init = tasks[task]["inputs"]["artifacts"]["init_model"]["taskOutputArtifact"]
         assert init == {"outputArtifactKey": "model", "producerTask": previous}
-    assert "init_model" not in tasks["train-stage"]["inputs"].get("artifacts", {})
+    first_stage_inputs = tasks["train-stage"]["inputs"].get("artifacts", {})
+    assert "init_model" not in first_stage_inputs
+    # the first stage (fresh weights) takes the caption-tag pre-trained tower; later ones start from a model
+    # (it runs beside curation, outside the gate, so the gated stage sees it as a channel into the condition)
+    tower = first_stage_inputs["vision_tower"]["componentInputArtifact"]
+    assert tower == "pipelinechannel--pre-train-vision-tower-tower"
+    assert not any("vision_tower" in tasks[t]["inputs"]["artifacts"] for t in train_tasks[1:])
     assert tasks["evaluate-model"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == (
         "train-stage-5"
     )

@@ -28,7 +28,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from kangaroo.errors import KangarooError
 from kangaroo.model import tokenizer as tok
 from kangaroo.model.configuration_kangaroo import KangarooConfig
-from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration
+from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration, init_connector_
 from kangaroo.model.processing_kangaroo import KangarooProcessor
 from kangaroo.model.settings import ModelSettings
 
@@ -39,7 +39,7 @@ class ModelBuildError(KangarooError):
     """A model path or setting cannot be turned into a model (names the path/key and why)."""
 
 
-def _vision_config(settings: ModelSettings, use_pretrained: bool):
+def vision_config(settings: ModelSettings, use_pretrained: bool):
     if use_pretrained and settings.vision_model:
         config = AutoConfig.from_pretrained(settings.vision_model)
         # full CLIP/SigLIP checkpoints: take the vision half
@@ -118,7 +118,7 @@ def build_config(settings: ModelSettings, tokenizer, use_pretrained: bool) -> Ka
     ids = tokenizer.convert_tokens_to_ids
     vocab_size = len(tokenizer)
     config = KangarooConfig(
-        vision_config=_vision_config(settings, use_pretrained),
+        vision_config=vision_config(settings, use_pretrained),
         text_config=_text_config(settings, use_pretrained, vocab_size),
         vision_feature_layer=settings.vision_feature_layer,
         vision_frames_per_chunk=settings.vision_frames_per_chunk,
@@ -170,11 +170,12 @@ def _generation_config(tokenizer) -> GenerationConfig:
 
 def _reinit_connector(model: KangarooForConditionalGeneration) -> None:
     std = model.config.initializer_range
-    for group in ("temporal", "patchify", "projector"):
-        for module in model.module_groups()[group].modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=std)
-                nn.init.zeros_(module.bias)
+    for module in model.temporal_embedding.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            nn.init.zeros_(module.bias)
+    init_connector_(model.patchify)
+    init_connector_(model.projector)
 
 
 def _load_vision_tower(path: str, vision_config, dtype: torch.dtype, attn: str) -> nn.Module:

@@ -45,6 +45,7 @@ import math
 import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
@@ -129,6 +130,21 @@ class KangarooProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(tokens)))
 
 
+def init_connector_(module: nn.Module) -> None:
+    """Fan-in scaled (LeCun normal) weights, zero biases, for every Linear of the patchify + projector chain.
+
+    The LLM-wide `initializer_range` (0.02) suits 1024-4096-wide layers; in the tiny model's 96-256-wide
+    connector, three stacked 0.02 layers shrink the visual signal ~100x and visual question answering sat on a
+    long loss plateau (measured: still colour questions 0.50 -> 0.84 accuracy after 400 steps with this init).
+    `transformers.initialization` skips weights loaded from a checkpoint.
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            init.normal_(layer.weight, mean=0.0, std=layer.in_features**-0.5)
+            if layer.bias is not None:
+                init.zeros_(layer.bias)
+
+
 class KangarooPreTrainedModel(PreTrainedModel):
     config: KangarooConfig
     config_class = KangarooConfig
@@ -140,6 +156,17 @@ class KangarooPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
     _no_split_modules = ["LlamaDecoderLayer", "SiglipEncoderLayer", "CLIPEncoderLayer", "EvaVisionBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # transformers calls this per Linear (the connector modules themselves hold no direct weights). The
+        # timestamp projection keeps the small default: it is added to the features, not a link in the chain.
+        connector = (getattr(self, name, None) for name in ("patchify", "projector"))
+        if isinstance(module, nn.Linear) and any(
+            part is not None and any(module is layer for layer in part.modules()) for part in connector
+        ):
+            init_connector_(module)
+        else:
+            super()._init_weights(module)
 
 
 class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin):

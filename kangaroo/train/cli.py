@@ -66,14 +66,23 @@ def train(
         str | None,
         typer.Option("--dataset-version", help="Dataset version (DVC md5) recorded in summary.json."),
     ] = None,
+    vision_tower: Annotated[
+        Path | None,
+        typer.Option(
+            "--vision-tower",
+            help="Output of `kangaroo pretrain-vision`: a fresh model loads its tower (no effect when the "
+            "folder holds no weights, i.e. pre-training was disabled, or when starting from a model).",
+        ),
+    ] = None,
     params_file: ParamsFile = None,
     profile: Profile = None,
     overrides: Overrides = None,
 ) -> None:
     """Train one curriculum stage with DeepSpeed (single process, torchrun or the deepspeed launcher)."""
     from kangaroo.train.loop import train_stage
+    from kangaroo.train.vision_tags import tower_overrides
 
-    params = resolve_params(params_file, profile, overrides)
+    params = resolve_params(params_file, profile, [*(overrides or ()), *tower_overrides(vision_tower)])
     train_stage(
         params,
         stage,
@@ -104,3 +113,26 @@ def plan_memory(
     params = resolve_params(params_file, profile, overrides)
     rows = plan(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
     render_plan(rows, params)
+
+
+def pretrain_vision(
+    corpus: Annotated[
+        Path, typer.Option("--corpus", help="Corpus folder whose images.jsonl holds the captioned stills.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Vision-model folder to write (config.json, model.safetensors, tags.json, summary.json); "
+            "the first curriculum stage loads it with --set model.vision_model=OUT.",
+        ),
+    ],
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Pre-train the `model.vision` tower on caption tags (CatLIP-style) when there is no pretrained one."""
+    from kangaroo.train.vision_tags import pretrain_vision_tower
+
+    params = resolve_params(params_file, profile, overrides)
+    pretrain_vision_tower(params, corpus, out)

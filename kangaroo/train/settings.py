@@ -85,6 +85,18 @@ class CurriculumStages(Section):
     long_video_tuning: StageSettings
 
 
+class VisionPretrainSettings(Section):
+    """`train.vision_pretrain`: off when `model.vision_model` names a pretrained tower (paper profile)."""
+
+    enabled: bool = False
+    steps: int = Field(6000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    min_tag_count: int = Field(5, ge=1)  # rarer words/pairs are noise, not a visual concept
+    max_tags: int = Field(1024, ge=1)  # the most frequent tags; the head's width
+    eval_images: int = Field(400, ge=0)  # held-out (eval-split) stills scored at the end
+
+
 class TrainSettings(Section):
     seed: int = 0
     log_every: int = Field(1, ge=1)  # optimizer steps between metrics.jsonl rows
@@ -95,6 +107,7 @@ class TrainSettings(Section):
     plan_num_nodes: int = Field(1, ge=1)
     plan_gpu_memory_gb: float = Field(80.0, gt=0)
     stages: CurriculumStages
+    vision_pretrain: VisionPretrainSettings = VisionPretrainSettings()
 
     def stage(self, name: str) -> StageSettings:
         if name not in STAGE_NAMES:

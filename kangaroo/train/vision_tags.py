@@ -1,0 +1,234 @@
+"""Vision-tower pre-training by caption-tag classification, for a model without a pretrained encoder.
+
+The paper starts from EVA-CLIP, pretrained on billions of image-text pairs. The tiny profile cannot download a
+tower, and one trained from scratch through the LLM's caption loss learnt colours but hardly shapes, so it
+could not tell which shape had which colour (the questions need that binding). CatLIP (Mehta et al., 2024)
+recasts image-text pre-training as multi-label classification over the caption vocabulary; here the tags are
+caption words and adjacent-word pairs inside a phrase ("cyan square"), kept when seen `min_tag_count` times.
+A linear head on every patch token, max-pooled over the tokens, predicts an image's tags, so each tag is
+evidenced at one place of the image: the patch tokens a video LLM reads carry "what is where".
+
+The output is a plain vision-model folder (`save_pretrained`), loaded by `model.vision_model` like any
+pretrained tower, plus `tags.json` and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kangaroo.jsonl import read_jsonl
+from kangaroo.train.errors import TrainInputError
+from kangaroo.train.settings import VisionPretrainSettings
+
+log = logging.getLogger(__name__)
+
+STOPWORDS = frozenset("a an the and or of on in at with to is are its it this that by for from".split())
+PHRASE_BREAK = re.compile(r"[,.;:!?()\[\]|]")
+
+
+def caption_terms(caption: str) -> set[str]:
+    """Words and within-phrase word pairs of a caption, lower case, stopwords dropped.
+
+    "A cyan square, a purple triangle on a black background." -> cyan, square, cyan square, purple, ...
+    Phrases end at punctuation and stopwords, so "square" and "purple" never pair up across a comma.
+    """
+    terms: set[str] = set()
+    for phrase in PHRASE_BREAK.split(caption.lower()):
+        run: list[str] = []
+        for word in [*re.findall(r"[a-z]+", phrase), ""]:
+            if word and word not in STOPWORDS:
+                run.append(word)
+                continue
+            terms.update(run)
+            terms.update(f"{a} {b}" for a, b in zip(run, run[1:], strict=False))
+            run = []
+    return terms
+
+
+def build_tag_vocabulary(captions: list[str], min_count: int, max_tags: int) -> list[str]:
+    """The `max_tags` most frequent caption terms in at least `min_count` captions (ties: alphabetical)."""
+    counts: dict[str, int] = {}
+    for caption in captions:
+        for term in caption_terms(caption):
+            counts[term] = counts.get(term, 0) + 1
+    frequent = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    return frequent[:max_tags]
+
+
+def tag_targets(captions: list[str], tags: list[str]) -> torch.Tensor:
+    """[len(captions), len(tags)] multi-hot float targets."""
+    index = {tag: i for i, tag in enumerate(tags)}
+    targets = torch.zeros(len(captions), len(tags))
+    for row, caption in enumerate(captions):
+        for term in caption_terms(caption):
+            if term in index:
+                targets[row, index[term]] = 1.0
+    return targets
+
+
+class TokenTagger(torch.nn.Module):
+    """Vision tower + per-token linear tag head, max-pooled over the tokens of an image."""
+
+    def __init__(self, tower: torch.nn.Module, width: int, num_tags: int):
+        super().__init__()
+        self.tower = tower
+        self.head = torch.nn.Linear(width, num_tags)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        tokens = self.tower(pixel_values=pixel_values).last_hidden_state
+        # the same per-image standardisation the model applies before patchify (per_video)
+        tokens = (tokens - tokens.mean(1, keepdim=True)) / (tokens.std(1, keepdim=True) + 1e-4)
+        return self.head(tokens).amax(dim=1)
+
+
+def _stills(corpus_dir: Path, split: str, size: int, policy: str, model) -> tuple[torch.Tensor, list[str]]:
+    from kangaroo.video import VideoError, read_image
+
+    source = corpus_dir / "images.jsonl"
+    if not source.is_file():
+        raise TrainInputError(f"{source}: missing (vision pre-training reads the corpus's image captions)")
+    rows = [r for r in read_jsonl(source, TrainInputError) if r.get("split", "train") == split]
+    frames, captions = [], []
+    for row in tqdm(rows, desc=f"read {split} stills", unit="image", leave=False):
+        try:
+            frames.append(read_image(corpus_dir / row["image"], size=size, policy=policy).frames[0])
+        except VideoError as err:
+            log.warning("vision pre-training skips %s: %s", row["image"], err)
+            continue
+        captions.append(row["caption"])
+    if not frames:
+        return torch.zeros(0, 3, size, size), []
+    pixels = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    # the processor's normalisation (KangarooProcessor: /255, then model.image_mean / image_std)
+    mean = torch.tensor(model.image_mean).view(1, 3, 1, 1)
+    pixels = (pixels - mean) / torch.tensor(model.image_std).view(1, 3, 1, 1)
+    return pixels, captions
+
+
+def _mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean over tags (with at least one positive) of average precision: ranks images per tag."""
+    precisions = []
+    for tag in range(targets.shape[1]):
+        positives = targets[:, tag].sum()
+        if positives == 0:
+            continue
+        order = scores[:, tag].argsort(descending=True)
+        hits = targets[order, tag]
+        precision_at_hit = hits.cumsum(0) / torch.arange(1, len(hits) + 1)
+        precisions.append(float((precision_at_hit * hits).sum() / positives))
+    return float(np.mean(precisions)) if precisions else 0.0
+
+
+def tower_overrides(folder: str | Path | None) -> list[str]:
+    """Params overrides that make a fresh model load the tower saved in `folder`; none when the folder holds
+    no weights (pre-training disabled: `model.vision_model` stays as configured)."""
+    if folder is None or not (Path(folder) / "config.json").is_file():
+        return []
+    return [f"model.vision_model={Path(folder).resolve()}"]
+
+
+def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Train a fresh `model.vision` tower on the corpus's captioned stills; save it to `out_dir`.
+
+    Returns the summary (also written to out_dir/summary.json): steps, losses, held-out tag mAP of the trained
+    tower and of the untrained one (the floor it must clear). Disabled (`train.vision_pretrain.enabled`
+    false), only the summary is written and the first stage builds its tower from `model.vision_model`.
+    """
+    from transformers import AutoModel
+
+    from kangaroo.model.build import vision_config
+
+    settings: VisionPretrainSettings = params.train.vision_pretrain
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    if not settings.enabled:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary = {"enabled": False, "vision_model": params.model.vision_model}
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        log.info("vision pre-training disabled: the first stage uses model.vision_model as configured")
+        return summary
+    model = params.model
+    torch.manual_seed(params.train.seed)
+    if params.train.torch_threads:
+        torch.set_num_threads(params.train.torch_threads)
+    size, policy = model.image_size, params.video.resize_policy
+    train_pixels, train_captions = _stills(corpus_dir, "train", size, policy, model)
+    if len(train_captions) < settings.batch_size:
+        raise TrainInputError(
+            f"{corpus_dir / 'images.jsonl'}: {len(train_captions)} train stills, vision pre-training "
+            f"needs at least one batch ({settings.batch_size})"
+        )
+    tags = build_tag_vocabulary(train_captions, settings.min_tag_count, settings.max_tags)
+    if not tags:
+        raise TrainInputError(
+            f"{corpus_dir / 'images.jsonl'}: no caption term in {settings.min_tag_count} captions or more"
+        )
+    targets = tag_targets(train_captions, tags)
+    config = vision_config(model, use_pretrained=False)
+    tagger = TokenTagger(AutoModel.from_config(config), config.hidden_size, len(tags))
+    eval_pixels, eval_captions = _stills(corpus_dir, "eval", size, policy, model)
+    eval_pixels, eval_targets = eval_pixels[: settings.eval_images], None
+    if eval_captions:
+        eval_targets = tag_targets(eval_captions[: settings.eval_images], tags)
+
+    def held_out_map() -> float | None:
+        if eval_targets is None:
+            return None
+        tagger.eval()
+        with torch.no_grad():
+            scores = torch.cat([tagger(chunk) for chunk in eval_pixels.split(128)])
+        tagger.train()
+        return _mean_average_precision(scores, eval_targets)
+
+    untrained_map = held_out_map()
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=settings.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.03, anneal_strategy="cos"
+    )
+    generator = torch.Generator().manual_seed(params.train.seed)
+    started, first_loss, loss = time.monotonic(), None, torch.tensor(0.0)
+    progress = tqdm(range(settings.steps), desc="vision pre-training", unit="step")
+    for step in progress:
+        batch = torch.randint(len(train_captions), (settings.batch_size,), generator=generator)
+        logits = tagger(train_pixels[batch])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        first_loss = first_loss if first_loss is not None else float(loss)
+        if step % 100 == 0:
+            progress.set_postfix(loss=f"{float(loss):.4f}")
+    trained_map = held_out_map()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tagger.tower.save_pretrained(out_dir)
+    (out_dir / "tags.json").write_text(json.dumps(tags, indent=1))
+    summary = {
+        "enabled": True,
+        "steps": settings.steps,
+        "num_images": len(train_captions),
+        "num_tags": len(tags),
+        "first_loss": first_loss,
+        "final_loss": float(loss),
+        "held_out_tag_map": trained_map,
+        "held_out_tag_map_untrained": untrained_map,
+        "wall_time_s": time.monotonic() - started,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info(
+        "vision tower pre-trained on %d stills, %d caption tags: held-out tag mAP %s (untrained %s) -> %s",
+        len(train_captions),
+        len(tags),
+        f"{trained_map:.3f}" if trained_map is not None else "n/a",
+        f"{untrained_map:.3f}" if untrained_map is not None else "n/a",
+        out_dir,
+    )
+    return summary

@@ -1,0 +1,98 @@
+"""Caption-tag pre-training of the tiny vision tower: tags from captions, a tower that learns them, and the
+first curriculum stage loading it."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from kangaroo.config import load_params
+from kangaroo.model import build_model_and_processor
+from kangaroo.synth.images import write_images
+from kangaroo.synth.settings import SynthSettings
+from kangaroo.train.errors import TrainInputError
+from kangaroo.train.vision_tags import (
+    build_tag_vocabulary,
+    caption_terms,
+    pretrain_vision_tower,
+    tag_targets,
+    tower_overrides,
+)
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+STEPS = 1500  # ~20 s on 2 cores: held-out tags rise clearly above the untrained tower
+
+
+def test_caption_terms_are_words_and_pairs_inside_a_phrase():
+    terms = caption_terms("A cyan square, a purple triangle and a white star on a dark blue background.")
+    assert {"cyan", "square", "cyan square", "purple triangle", "white star", "dark blue"} <= terms
+    assert {"blue background", "dark"} <= terms
+    assert "square purple" not in terms  # a comma ends the phrase
+    assert "triangle white" not in terms  # so does a stopword ("and")
+    assert not terms & {"a", "and", "on"}
+
+
+def test_tag_vocabulary_keeps_frequent_terms_most_frequent_first():
+    captions = ["A red circle.", "A red square.", "A blue circle.", "A red circle on grass."]
+    assert build_tag_vocabulary(captions, min_count=2, max_tags=10) == ["circle", "red", "red circle"]
+    assert build_tag_vocabulary(captions, min_count=2, max_tags=2) == ["circle", "red"]
+    targets = tag_targets(["A red circle.", "A blue square."], ["circle", "red", "red circle"])
+    assert targets.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("stills")
+    rows, _ = write_images(out, SynthSettings(seed=5, num_images=1200))
+    with (out / "images.jsonl").open("w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tower(stills, tmp_path_factory) -> tuple[Path, dict]:
+    params = load_params(PARAMS, "tiny", [f"train.vision_pretrain.steps={STEPS}"])
+    out = tmp_path_factory.mktemp("tower")
+    return out, pretrain_vision_tower(params, stills, out)
+
+
+def test_pretrained_tower_tags_held_out_stills_far_better_than_untrained(tower):
+    out, summary = tower
+    assert summary["enabled"] and summary["steps"] == STEPS
+    assert summary["final_loss"] < summary["first_loss"]
+    # colours, shapes, backgrounds and colour-shape pairs: a few dozen tags
+    tags = json.loads((out / "tags.json").read_text())
+    assert {"red", "square", "red square", "background"} <= set(tags)
+    # measured 0.35 vs 0.21 at these steps (make run's 6000 steps on 2250 stills: 0.64)
+    assert summary["held_out_tag_map"] > summary["held_out_tag_map_untrained"] + 0.1
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_fresh_model_loads_the_pretrained_tower(tower):
+    out, _ = tower
+    overrides = tower_overrides(out)
+    assert overrides == [f"model.vision_model={out.resolve()}"]
+    model, _ = build_model_and_processor(load_params(PARAMS, "tiny", overrides).model)
+    from safetensors.torch import load_file
+
+    saved = load_file(out / "model.safetensors")
+    loaded = model.vision_tower.state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[name], loaded[name]) for name in saved)
+
+
+def test_disabled_pretraining_writes_only_a_record(stills, tmp_path):
+    params = load_params(PARAMS, "paper", ["train.vision_pretrain.enabled=false"])
+    summary = pretrain_vision_tower(params, stills, tmp_path / "tower")
+    assert summary["enabled"] is False
+    assert not (tmp_path / "tower" / "config.json").exists()
+    assert tower_overrides(tmp_path / "tower") == [] and tower_overrides(None) == []
+
+
+def test_missing_or_tiny_corpus_is_a_clear_error(stills, tmp_path):
+    params = load_params(PARAMS, "tiny", ["train.vision_pretrain.batch_size=100000"])
+    with pytest.raises(TrainInputError, match="images.jsonl: missing"):
+        pretrain_vision_tower(params, tmp_path, tmp_path / "out")
+    with pytest.raises(TrainInputError, match="needs at least one batch"):
+        pretrain_vision_tower(params, stills, tmp_path / "out")
