@@ -90,7 +90,8 @@ class TokenTagger(torch.nn.Module):
         return self.head(tokens).amax(dim=1)
 
 
-def _stills(corpus_dir: Path, split: str, size: int, policy: str, model) -> tuple[torch.Tensor, list[str]]:
+def _stills(corpus_dir: Path, split: str, size: int, policy: str) -> tuple[torch.Tensor, list[str]]:
+    """The split's stills as uint8 [N, 3, size, size] (a quarter of float32's memory) and their captions."""
     from kangaroo.video import VideoError, read_image
 
     source = corpus_dir / "images.jsonl"
@@ -106,12 +107,14 @@ def _stills(corpus_dir: Path, split: str, size: int, policy: str, model) -> tupl
             continue
         captions.append(row["caption"])
     if not frames:
-        return torch.zeros(0, 3, size, size), []
-    pixels = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
-    # the processor's normalisation (KangarooProcessor: /255, then model.image_mean / image_std)
+        return torch.zeros(0, 3, size, size, dtype=torch.uint8), []
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), captions
+
+
+def _normalise(pixels: torch.Tensor, model) -> torch.Tensor:
+    """uint8 frames -> the processor's input (KangarooProcessor: /255, then model.image_mean / image_std)."""
     mean = torch.tensor(model.image_mean).view(1, 3, 1, 1)
-    pixels = (pixels - mean) / torch.tensor(model.image_std).view(1, 3, 1, 1)
-    return pixels, captions
+    return (pixels.float().div_(255.0) - mean) / torch.tensor(model.image_std).view(1, 3, 1, 1)
 
 
 def _mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -160,7 +163,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     if params.train.torch_threads:
         torch.set_num_threads(params.train.torch_threads)
     size, policy = model.image_size, params.video.resize_policy
-    train_pixels, train_captions = _stills(corpus_dir, "train", size, policy, model)
+    train_pixels, train_captions = _stills(corpus_dir, "train", size, policy)
     if len(train_captions) < settings.batch_size:
         raise TrainInputError(
             f"{corpus_dir / 'images.jsonl'}: {len(train_captions)} train stills, vision pre-training "
@@ -174,7 +177,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     targets = tag_targets(train_captions, tags)
     config = vision_config(model, use_pretrained=False)
     tagger = TokenTagger(AutoModel.from_config(config), config.hidden_size, len(tags))
-    eval_pixels, eval_captions = _stills(corpus_dir, "eval", size, policy, model)
+    eval_pixels, eval_captions = _stills(corpus_dir, "eval", size, policy)
     eval_pixels, eval_targets = eval_pixels[: settings.eval_images], None
     if eval_captions:
         eval_targets = tag_targets(eval_captions[: settings.eval_images], tags)
@@ -184,7 +187,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
             return None
         tagger.eval()
         with torch.no_grad():
-            scores = torch.cat([tagger(chunk) for chunk in eval_pixels.split(128)])
+            scores = torch.cat([tagger(_normalise(chunk, model)) for chunk in eval_pixels.split(128)])
         tagger.train()
         return _mean_average_precision(scores, eval_targets)
 
@@ -198,7 +201,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     progress = tqdm(range(settings.steps), desc="vision pre-training", unit="step")
     for step in progress:
         batch = torch.randint(len(train_captions), (settings.batch_size,), generator=generator)
-        logits = tagger(train_pixels[batch])
+        logits = tagger(_normalise(train_pixels[batch], model))
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[batch])
         optimizer.zero_grad()
         loss.backward()
