@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from kangaroo.synth.corpus import ground_truth_row, write_corpus
+from kangaroo.synth.describe import indefinite
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.plan import BAD_KINDS, EXPECTED_REASON, SynthError, plan_corpus
 from kangaroo.synth.settings import SynthSettings
@@ -329,6 +330,10 @@ def test_images_show_their_shapes(corpus):
             assert f"{shape['color']} {shape['shape']}" in row["caption"].lower()
 
 
+def test_captions_use_the_right_indefinite_article():
+    assert indefinite("orange star") == "an orange star" and indefinite("red circle") == "a red circle"
+
+
 def test_image_questions_are_answered_by_what_the_still_shows(corpus):
     stills = {r["image"]: r for r in read_jsonl(corpus / "images.jsonl")}
     questions = read_jsonl(corpus / "image_questions.jsonl")
@@ -386,3 +391,14 @@ def test_every_kind_with_two_clips_has_a_held_out_clip():
         splits = Counter(p.split for p in plans if p.kind == kind)
         if sum(splits.values()) >= 2:
             assert splits["eval"] >= 1 and splits["train"] >= 1, (kind, splits)
+
+
+def test_image_shape_weights_set_how_many_shapes_stills_show(tmp_path):
+    from kangaroo.synth.images import write_images
+
+    settings = SynthSettings(num_images=12, image_shape_weights=[0, 0, 1])
+    rows, questions = write_images(tmp_path, settings)
+    assert {len(r["shapes"]) for r in rows} == {3}
+    assert {q["options"]["ABCD".index(q["answer"])] for q in questions if q["category"] == "count"} == {"3"}
+    with pytest.raises(ValueError, match="image_shape_weights"):
+        SynthSettings(image_shape_weights=[1, 1, 1, 1, 1])

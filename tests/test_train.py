@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from kangaroo.config import load_params
 from kangaroo.synth.corpus import write_corpus
 from kangaroo.synth.settings import SynthSettings
-from kangaroo.train.data import list_raw_samples, read_jsonl
+from kangaroo.train.data import conversation, list_raw_samples, load_stage_samples, read_jsonl
 from kangaroo.train.deepspeed_config import RANK_ENV
 from kangaroo.train.reference_dataset import write_reference_dataset
 from kangaroo.train.settings import STAGE_NAMES
@@ -116,6 +116,29 @@ def test_image_questions_source_reads_train_stills_in_the_qa_format(corpus):
         assert raw.is_image and raw.media == corpus / row["image"] and raw.media.is_file()
         assert raw.user_text.startswith("Question: " + row["question"])
         assert raw.reply == f"{row['options']['ABCD'.index(row['answer'])]} ({row['answer']})"
+
+
+def test_questions_about_one_still_share_its_pixels(corpus):
+    from kangaroo.model import build_model_and_processor
+    from kangaroo.video import read_image
+
+    params = load_params(PARAMS, "tiny")
+    stage = params.train.stage("instruction_tuning").model_copy(update={"sources": ["image_qa"]})
+    _, processor = build_model_and_processor(params.model)
+    samples, skipped = load_stage_samples(stage, processor, params.video, corpus, None, show_progress=False)
+    still_of = {row["question_id"]: row["image"] for row in read_jsonl(corpus / "image_questions.jsonl")}
+    by_still: dict[str, list] = {}
+    for sample in samples:
+        by_still.setdefault(still_of[sample.key], []).append(sample)
+    assert not skipped and all(len(group) > 1 for group in by_still.values())
+    for image, group in by_still.items():
+        assert all(s.pixel_values is group[0].pixel_values for s in group), image
+        # the shared tensor is what the processor makes of that still on its own
+        frames = read_image(corpus / image, size=stage.resolution, policy=params.video.resize_policy)
+        alone = processor(
+            conversations=[conversation("x", "y")], videos=[frames], image_size=stage.resolution
+        )["pixel_values"]
+        torch.testing.assert_close(group[0].pixel_values, alone)
 
 
 def test_five_stages_chain_and_each_loss_decreases(curriculum):
@@ -337,3 +360,23 @@ def test_memory_plan_for_the_paper_profile():
         assert plan.zero3_model_states_gb < plan.zero2_model_states_gb
     assert plans["long_video_tuning"].activations_gb > plans["instruction_tuning"].activations_gb
     assert plans["image_text_pretrain"].trainable_params < 0.1 * total  # connector-only alignment
+
+
+@pytest.mark.parametrize(
+    ("requested", "env", "cores", "expected"),
+    [
+        (2, {}, 2, 2),  # one process on a 2-core box uses both cores
+        (2, {"WORLD_SIZE": "2"}, 2, 1),  # two ranks share them: one thread each
+        (2, {"LOCAL_WORLD_SIZE": "2", "WORLD_SIZE": "16"}, 2, 1),  # torchrun: ranks on this node count
+        (8, {"LOCAL_WORLD_SIZE": "1"}, 4, 4),  # never more than the cores
+    ],
+)
+def test_intra_op_threads_share_the_cores_among_local_ranks(monkeypatch, requested, env, cores, expected):
+    from kangaroo.train.threads import intra_op_threads
+
+    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert intra_op_threads(requested) == expected

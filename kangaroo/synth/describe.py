@@ -32,8 +32,13 @@ def seconds(t: float) -> str:
     return f"{t:.2f}".rstrip("0").rstrip(".")
 
 
+def indefinite(noun_phrase: str) -> str:
+    """'red circle' -> 'a red circle', 'orange star' -> 'an orange star'."""
+    return f"{'an' if noun_phrase[0] in 'aeiou' else 'a'} {noun_phrase}"
+
+
 def shape_list(plan: ClipPlan) -> str:
-    names = [f"a {t.color} {t.shape}" for t in plan.tracks]
+    names = [indefinite(f"{t.color} {t.shape}") for t in plan.tracks]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

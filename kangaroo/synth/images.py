@@ -15,6 +15,12 @@ from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS
 
 
+def shape_count(rng: np.random.Generator, weights: list[float]) -> int:
+    """1..len(weights) shapes, drawn with the given relative weights."""
+    probabilities = np.asarray(weights, dtype=float) / sum(weights)
+    return int(rng.choice(len(weights), p=probabilities)) + 1
+
+
 def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[dict]]:
     """PNG stills of 1-4 shapes under out/images/; their images.jsonl and image_questions.jsonl rows."""
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -37,7 +43,12 @@ def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[d
         plan.width, plan.height = width, height
         plan.background = str(rng.choice(list(BACKGROUNDS)))
         plan.tracks = place_tracks(
-            rng, int(rng.integers(1, 5)), width, height, settings.shape_radius_fraction, False
+            rng,
+            shape_count(rng, settings.image_shape_weights),
+            width,
+            height,
+            settings.shape_radius_fraction,
+            False,
         )
         image = background(plan)
         for track in plan.tracks:

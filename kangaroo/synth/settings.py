@@ -1,3 +1,5 @@
+from pydantic import field_validator
+
 from kangaroo.settings_base import Section
 
 
@@ -5,6 +7,8 @@ class SynthSettings(Section):
     seed: int = 0
     num_videos: int = 200
     num_images: int = 40
+    # relative frequency of stills with 1, 2, 3, 4 shapes (placement has at most 4 cells)
+    image_shape_weights: list[float] = [1.0, 1.0, 1.0, 1.0]
     eval_fraction: float = 0.25
     long_video_seconds: float = 180.0
     num_long_videos: int = 2
@@ -23,3 +27,13 @@ class SynthSettings(Section):
     long_event_interval_seconds: float = 12.0
     x264_preset: str = "veryfast"
     workers: int = 2
+
+    @field_validator("image_shape_weights")
+    @classmethod
+    def _weights_for_one_to_four_shapes(cls, weights: list[float]) -> list[float]:
+        if not 1 <= len(weights) <= 4 or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(
+                f"image_shape_weights {weights}: 1-4 non-negative weights (stills with 1..4 shapes), "
+                "at least one positive"
+            )
+        return weights

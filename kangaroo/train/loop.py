@@ -48,6 +48,7 @@ from kangaroo.train.metrics_log import MetricsLog
 from kangaroo.train.packing import collate_packed_row
 from kangaroo.train.sampler import PackedRowSampler
 from kangaroo.train.settings import STAGE_NAMES, StageSettings
+from kangaroo.train.threads import set_intra_op_threads
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,7 @@ def train_stage(
     if not dist.is_initialized():
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()
-    if params.train.torch_threads:
-        torch.set_num_threads(params.train.torch_threads)
+    set_intra_op_threads(params.train.torch_threads)
     seed_everything(params.train.seed)
     if params.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)

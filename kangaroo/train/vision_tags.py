@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from kangaroo.jsonl import read_jsonl
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.settings import VisionPretrainSettings
+from kangaroo.train.threads import set_intra_op_threads
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
         return summary
     model = params.model
     torch.manual_seed(params.train.seed)
-    if params.train.torch_threads:
-        torch.set_num_threads(params.train.torch_threads)
+    set_intra_op_threads(params.train.torch_threads)
     size, policy = model.image_size, params.video.resize_policy
     train_pixels, train_captions = _stills(corpus_dir, "train", size, policy)
     if len(train_captions) < settings.batch_size:
