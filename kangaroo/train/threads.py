@@ -13,7 +13,8 @@ def intra_op_threads(requested: int) -> int:
         return torch.get_num_threads()
     # torchrun sets LOCAL_WORLD_SIZE; a hand-made rank environment only WORLD_SIZE (one node assumed)
     ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("WORLD_SIZE") or 1)
-    cores = len(os.sched_getaffinity(0))
+    # the cores this process may run on (a container's cpuset); macOS has no affinity call
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(requested, cores // max(1, ranks_here)))
 
 
