@@ -78,15 +78,9 @@ def pre_train_vision_tower(
 
     params = load_params_text(params_yaml, profile, overrides)
     summary = pretrain_vision_tower(params, corpus_uri, tower.path)
-    for key in (
-        "held_out_tag_map",
-        "held_out_tag_map_untrained",
-        "held_out_pair_tag_map",
-        "final_loss",
-        "num_tags",
-        "wall_time_s",
-    ):
-        if isinstance(summary.get(key), (int, float)):
-            metrics.log_metric(key, float(summary[key]))
+    # every number of the summary (tag mAPs, losses, counts, time): no key list to keep in step with it
+    for key, value in summary.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            metrics.log_metric(key, float(value))
     Path(metrics.path).write_text(json.dumps(summary, indent=2))
     tower.metadata.update({"enabled": bool(summary["enabled"])})
