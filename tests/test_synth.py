@@ -402,3 +402,25 @@ def test_image_shape_weights_set_how_many_shapes_stills_show(tmp_path):
     assert {q["options"]["ABCD".index(q["answer"])] for q in questions if q["category"] == "count"} == {"3"}
     with pytest.raises(ValueError, match="image_shape_weights"):
         SynthSettings(image_shape_weights=[1, 1, 1, 1, 1])
+
+
+def test_shown_image_distractors_need_binding(tmp_path):
+    """image_distractors "shown": a still's other colours/shapes are the first distractors, so only knowing
+    which shape wears which colour answers (as in the clip questions)."""
+    from kangaroo.synth.images import write_images
+
+    rows, questions = write_images(
+        tmp_path, SynthSettings(num_images=12, image_shape_weights=[0, 0, 0, 1], image_distractors="shown")
+    )
+    stills = {r["image"]: r for r in rows}
+    asked = Counter()
+    for q in questions:
+        if q["category"] == "count":
+            continue
+        key = "color" if q["category"] == "color" else "shape"
+        shown = {s[key] for s in stills[q["image"]]["shapes"]}
+        answer = q["options"]["ABCD".index(q["answer"])]
+        # four shapes: every distractor is another shape's colour (shape) on the same still
+        assert set(q["options"]) == shown and answer in shown and len(shown) == 4
+        asked[key] += 1
+    assert asked["color"] == asked["shape"] == 48

@@ -72,4 +72,4 @@ def write_images(out: Path, settings: SynthSettings) -> tuple[list[dict], list[d
             }
         )
         plans.append(plan)
-    return rows, write_image_questions(plans, settings.seed)
+    return rows, write_image_questions(plans, settings.seed, settings.image_distractors)

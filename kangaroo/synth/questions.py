@@ -162,12 +162,23 @@ def unseen_others(rng: np.random.Generator, pool: list[str], shown: set[str], an
     return pick_others(rng, pool, shown if len(pool) - len(shown) >= NUM_OPTIONS - 1 else {answer})
 
 
-def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
+def shown_others(rng: np.random.Generator, pool: list[str], shown: set[str], answer: str) -> list[str]:
+    """Distractors the still shows on its other shapes first, topped up with unseen ones: only binding (which
+    shape wears which colour) answers these, as in the clip questions."""
+    visible = [str(v) for v in rng.permutation(sorted(shown - {answer}))][: NUM_OPTIONS - 1]
+    return visible + pick_others(rng, pool, shown | {answer}, NUM_OPTIONS - 1 - len(visible))
+
+
+IMAGE_DISTRACTORS = {"unseen": unseen_others, "shown": shown_others}
+
+
+def drafts_for_image(plan: ClipPlan, rng: np.random.Generator, distractors: str = "unseen") -> list[Draft]:
     """Still-image questions: every shape's colour, every colour's shape, the count.
 
-    Distractors avoid everything in the image where the vocabulary allows, so an answer needs only what is
-    visible, not which shape wears which colour: the plainest grounding signal for a model learning to see.
+    `distractors` "unseen": options avoid everything in the image where the vocabulary allows, so an answer
+    needs only what is visible; "shown": the image's other colours/shapes come first (binding needed).
     """
+    others = IMAGE_DISTRACTORS[distractors]
     colors, shapes = {t.color for t in plan.tracks}, {t.shape for t in plan.tracks}
     drafts = []
     for track in plan.tracks:
@@ -177,7 +188,7 @@ def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 "color",
                 f"What colour is the {track.shape}?",
                 track.color,
-                unseen_others(rng, list(COLORS), colors, track.color),
+                others(rng, list(COLORS), colors, track.color),
             )
         )
         drafts.append(
@@ -186,7 +197,7 @@ def drafts_for_image(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 "shape",
                 f"Which shape is {track.color}?",
                 track.shape,
-                unseen_others(rng, list(SHAPES), shapes, track.shape),
+                others(rng, list(SHAPES), shapes, track.shape),
             )
         )
     count = len(plan.tracks)
@@ -230,10 +241,10 @@ def write_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
     ]
 
 
-def write_image_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
+def write_image_questions(plans: list[ClipPlan], seed: int, distractors: str = "unseen") -> list[dict]:
     """image_questions.jsonl rows: multiple-choice questions about the stills (see docs/data-formats.md)."""
     rng = np.random.default_rng([seed, 8])
-    drafts = [d for p in plans for d in drafts_for_image(p, rng)]
+    drafts = [d for p in plans for d in drafts_for_image(p, rng, distractors)]
     return [
         {
             "question_id": f"iq_{number:05d}",

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import field_validator
 
 from kangaroo.settings_base import Section
@@ -9,6 +11,7 @@ class SynthSettings(Section):
     num_images: int = 40
     # relative frequency of stills with 1, 2, 3, 4 shapes (placement has at most 4 cells)
     image_shape_weights: list[float] = [1.0, 1.0, 1.0, 1.0]
+    image_distractors: Literal["unseen", "shown"] = "unseen"
     eval_fraction: float = 0.25
     long_video_seconds: float = 180.0
     num_long_videos: int = 2
