@@ -86,6 +86,29 @@ def test_fresh_connector_is_fan_in_scaled(tiny):
     assert_connector_fan_in_scaled(tiny[0])
 
 
+@pytest.mark.parametrize("weight_init", ["fan_in", "llama"])
+def test_fresh_llm_weight_init(weight_init, tmp_path):
+    """`model.llm.weight_init`: fan_in draws every fresh LLM Linear at std fan_in^-0.5 (Llama's 0.02 is 4x too
+    small at 128 wide and the tiny LLM's object look-up stalled); llama keeps the LLM's initializer_range.
+    Both fresh paths: everything fresh, and a fresh LLM beside a loaded vision tower."""
+    settings = profile_settings("tiny").model_copy(
+        update={"llm": profile_settings("tiny").llm.model_copy(update={"weight_init": weight_init})}
+    )
+    model, _ = build_model_and_processor(settings)
+    model.vision_tower.save_pretrained(tmp_path / "tower")
+    beside_tower, _ = build_model_and_processor(
+        settings.model_copy(update={"vision_model": str(tmp_path / "tower")})
+    )
+    for built in (model, beside_tower):
+        layers = [m for m in built.language_model.modules() if isinstance(m, torch.nn.Linear)]
+        assert (
+            len(layers) == 7 * settings.llm.num_hidden_layers + 1
+        )  # q k v o gate up down per layer + lm_head
+        for layer in layers:
+            expected = layer.in_features**-0.5 if weight_init == "fan_in" else 0.02
+            assert layer.weight.std().item() == pytest.approx(expected, rel=0.15)
+
+
 def test_labels_keep_only_assistant_replies(tiny):
     _, processor = tiny
     batch = processor(qa(), videos=[clip(3)])

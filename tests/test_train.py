@@ -28,6 +28,8 @@ PARAMS = ROOT / "params.yaml"
 KANGAROO = str(Path(sys.executable).with_name("kangaroo"))
 STEPS = 8  # optimizer steps per stage in the curriculum test: enough to see the loss fall, cheap on 2 cores
 WINDOW = 3  # loss decrease = mean of the first WINDOW steps > mean of the last WINDOW steps
+# 8 steps of the four-source mixes at the tiny 1e-3 / 5e-4 move the loss less than batch-to-batch noise
+MIX_STAGE_LRS = ["train.stages.instruction_tuning.lr=4e-3", "train.stages.long_video_tuning.lr=4e-3"]
 RESUME_EVERY = 2  # checkpoint interval of the kill-and-resume run
 
 
@@ -58,8 +60,7 @@ def curriculum(corpus, dataset, tmp_path_factory) -> Path:
         "tiny",
         [
             f"train.stages.long_video_tuning.checkpoint_every={RESUME_EVERY}",
-            # 8 steps of the four-source mix at the tiny 1e-3 move the loss less than batch-to-batch noise
-            "train.stages.instruction_tuning.lr=4e-3",
+            *MIX_STAGE_LRS,
         ],
     )
     for stage in STAGE_NAMES:
@@ -335,6 +336,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, da
         str(broken),
         "--set",
         f"train.stages.long_video_tuning.checkpoint_every={RESUME_EVERY}",
+        *(arg for override in MIX_STAGE_LRS for arg in ("--set", override)),
     ]
     killed = run_cli(args, env={"KANGAROO_TRAIN_KILL_AFTER_STEP": "5"})
     assert killed.returncode == -9, explain(killed)  # SIGKILL, like a pre-empted node

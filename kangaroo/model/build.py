@@ -28,7 +28,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from kangaroo.errors import KangarooError
 from kangaroo.model import tokenizer as tok
 from kangaroo.model.configuration_kangaroo import KangarooConfig
-from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration, init_connector_
+from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration, fan_in_init_
 from kangaroo.model.processing_kangaroo import KangarooProcessor
 from kangaroo.model.settings import ModelSettings
 
@@ -174,8 +174,18 @@ def _reinit_connector(model: KangarooForConditionalGeneration) -> None:
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=std)
             nn.init.zeros_(module.bias)
-    init_connector_(model.patchify)
-    init_connector_(model.projector)
+    fan_in_init_(model.patchify)
+    fan_in_init_(model.projector)
+
+
+def _init_fresh_llm(model: KangarooForConditionalGeneration, settings: ModelSettings) -> None:
+    """`model.llm.weight_init: fan_in` re-draws a freshly built LLM's Linear weights with std 1/sqrt(fan-in).
+
+    Llama's 0.02 suits 4096-wide layers; in a 128-wide LLM it is ~4x below fan-in scale, attention starts
+    uniform and learning to look up one of several objects ("which shape is red?") sat on a long plateau.
+    """
+    if settings.llm.weight_init == "fan_in":
+        fan_in_init_(model.language_model)
 
 
 def _load_vision_tower(path: str, vision_config, dtype: torch.dtype, attn: str) -> nn.Module:
@@ -201,6 +211,7 @@ def build_model_and_processor(
     else:
         torch.manual_seed(settings.seed)
         model = KangarooForConditionalGeneration(config)
+        _init_fresh_llm(model, settings)
     if pretrained:
         try:
             if settings.vision_model:
@@ -229,6 +240,8 @@ def build_model_and_processor(
                         config.vision_config if name == "vision" else config.text_config
                     )
                     setattr(model, "vision_tower" if name == "vision" else "language_model", fresh)
+                    if name == "llm":
+                        _init_fresh_llm(model, settings)
                 else:
                     part.to_empty(device="cpu")
         _reinit_connector(model)

@@ -130,8 +130,9 @@ class KangarooProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(tokens)))
 
 
-def init_connector_(module: nn.Module) -> None:
-    """Fan-in scaled (LeCun normal) weights, zero biases, for every Linear of the patchify + projector chain.
+def fan_in_init_(module: nn.Module) -> None:
+    """Fan-in scaled (LeCun normal) weights, zero biases, for every Linear in `module` (the patchify +
+    projector chain; the tiny fresh LLM with `model.llm.weight_init: fan_in`).
 
     The LLM-wide `initializer_range` (0.02) suits 1024-4096-wide layers; in the tiny model's 96-256-wide
     connector, three stacked 0.02 layers shrink the visual signal ~100x and visual question answering sat on a
@@ -164,7 +165,7 @@ class KangarooPreTrainedModel(PreTrainedModel):
         if isinstance(module, nn.Linear) and any(
             part is not None and any(module is layer for layer in part.modules()) for part in connector
         ):
-            init_connector_(module)
+            fan_in_init_(module)
         else:
             super()._init_weights(module)
 

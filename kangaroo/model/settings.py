@@ -30,6 +30,9 @@ class LLMSettings(Section):
     vocab_size: int = 2048
     rope_theta: float = 500000.0
     max_position_embeddings: int = 8192
+    # fresh-init weights: "llama" = the LLM's own initializer_range (0.02); "fan_in" = std 1/sqrt(fan-in) per
+    # Linear, the scale a narrow (tiny) LLM needs (kangaroo.model.build._init_fresh_llm)
+    weight_init: Literal["llama", "fan_in"] = "llama"
 
 
 class RopeScalingSettings(Section):
