@@ -101,9 +101,8 @@ def test_fresh_llm_weight_init(weight_init, tmp_path):
     )
     for built in (model, beside_tower):
         layers = [m for m in built.language_model.modules() if isinstance(m, torch.nn.Linear)]
-        assert (
-            len(layers) == 7 * settings.llm.num_hidden_layers + 1
-        )  # q k v o gate up down per layer + lm_head
+        # q k v o gate up down per layer + lm_head
+        assert len(layers) == 7 * settings.llm.num_hidden_layers + 1
         for layer in layers:
             expected = layer.in_features**-0.5 if weight_init == "fan_in" else 0.02
             assert layer.weight.std().item() == pytest.approx(expected, rel=0.15)
