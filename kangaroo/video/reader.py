@@ -108,7 +108,7 @@ class VideoReader:
                 probes = self._decode_pyav([0], None, deadline)
             except (IndexMismatch, SeekFailed) as err:
                 logger.info(
-                    "%s: seek decode failed (%s); indexing by decode, reading sequentially", self, err
+                    "%s: seek decode failed (%s); indexing by decode, reading sequentially", self.path, err
                 )
                 index, probes = self._reindex(deadline)
         self._choose_backend(deny, probes, deadline)
