@@ -1,8 +1,9 @@
 """KangarooConfig: every hyper-parameter of the Kangaroo video-language model and nothing else.
 
 A composite config in the transformers-5 style (like `LlavaConfig`): `vision_config` is any vision encoder
-config transformers knows (SigLIP/CLIP for the tiny profile; `eva_vision` for EVA02-CLIP-L, registered when
-this module imports `kangaroo.model.eva_vision`), `text_config` any causal-LM config (Llama for both profiles).
+config transformers knows (SigLIP/CLIP for the tiny profile; `eva_vision` for EVA02-CLIP-L, registered
+when this module imports `kangaroo.model.eva_vision`), `text_config` any causal-LM config (Llama for both
+profiles).
 """
 
 from __future__ import annotations
