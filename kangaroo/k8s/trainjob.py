@@ -3,9 +3,10 @@
 
 The TrainJob refers to the project's ClusterTrainingRuntime (cluster.trainjob_runtime, manifests/base/
 trainer/): the runtime holds the pod (image, pod security, PVC, /dev/shm, GPU-pool placement), the TrainJob
-only what changes per stage: the `torchrun ... kangaroo train --stage ...` command (kangaroo.k8s.launch_command), nodes,
-processes and resources per node, the MinIO credentials env. Trainer v2's torch plugin sets PET_NNODES,
-PET_NPROC_PER_NODE, PET_NODE_RANK, PET_MASTER_ADDR and PET_MASTER_PORT in every node, which torchrun reads.
+only what changes per stage: the `torchrun ... kangaroo train --stage ...` command
+(kangaroo.k8s.launch_command), nodes, processes and resources per node, the MinIO credentials env.
+Trainer v2's torch plugin sets PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK, PET_MASTER_ADDR and
+PET_MASTER_PORT in every node, which torchrun reads.
 Only fields present in every Trainer v2 release (v2.0-v2.3: runtimeRef, trainer.*) are used, so one builder
 fits every installed version.
 
