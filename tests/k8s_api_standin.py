@@ -320,7 +320,7 @@ def make_handler(state: ApiStandIn):
             if found is None:
                 return self.status(404, "NotFound", f'pods "{match["pod"]}" not found')
             log_path, process = found
-            follow = parse_qs(match["query"] or "").get("follow", ["false"])[0] == "true"
+            follow = parse_qs(match["query"] or "").get("follow", ["false"])[0].lower() == "true"  # ParseBool
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()  # HTTP/1.0, no length: the body ends when the connection closes

@@ -339,13 +339,18 @@ class PodLogFollower:
         self.stopped = threading.Event()
         self.followed: set[str] = set()
         self.responses: list[Any] = []
+        self.streams: list[threading.Thread] = []
         self.thread = threading.Thread(target=self.watch_pods, name=f"logs-{job_name}", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 5.0) -> None:
+        """Stop watching; give streams of finished pods DRAIN_S to deliver their last lines, then cut the rest."""
         self.stopped.set()
+        deadline = time.monotonic() + drain_s
+        for stream in list(self.streams):
+            stream.join(timeout=max(deadline - time.monotonic(), 0.0))
         for response in list(self.responses):
             try:
                 response.close()
@@ -368,7 +373,9 @@ class PodLogFollower:
                     "Failed",
                 ):
                     self.followed.add(pod.metadata.name)
-                    threading.Thread(target=self.stream, args=(pod.metadata.name,), daemon=True).start()
+                    stream = threading.Thread(target=self.stream, args=(pod.metadata.name,), daemon=True)
+                    self.streams.append(stream)
+                    stream.start()
             self.stopped.wait(self.poll_s)
 
     def stream(self, pod: str) -> None:
