@@ -1,5 +1,5 @@
-"""run_trainjob through the real kubernetes client against the API stand-in on 127.0.0.1 (trainjobs with the API
-server's 201/409/404 answers): success, failure, retried launchers, timeouts, and a launcher stopped with
+"""run_trainjob through the real kubernetes client against the API stand-in on 127.0.0.1 (trainjobs with the
+API server's 201/409/404 answers): success, failure, retried launchers, timeouts, and a launcher stopped with
 SIGTERM, which must delete its TrainJob."""
 
 from __future__ import annotations
