@@ -346,7 +346,7 @@ class PodLogFollower:
         self.thread.start()
 
     def stop(self, drain_s: float = 5.0) -> None:
-        """Stop watching; streams of finished pods get DRAIN_S to deliver their last lines, the rest is cut."""
+        """Stop watching; streams of finished pods get DRAIN_S to deliver their last lines."""
         self.stopped.set()
         deadline = time.monotonic() + drain_s
         for stream in list(self.streams):
