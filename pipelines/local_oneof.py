@@ -18,11 +18,15 @@ def resolve_artifact_oneof(cls, dag_outputs_spec, io_store) -> dict[str, Any]:
         found = []
         for selector in selector_spec.artifact_selectors:
             try:
-                found.append(io_store.get_task_output(selector.producer_subtask, selector.output_artifact_key))
+                found.append(
+                    io_store.get_task_output(selector.producer_subtask, selector.output_artifact_key)
+                )
             except (KeyError, ValueError):  # that branch did not run
                 continue
         if len(found) != 1:
-            raise ValueError(f"dsl.OneOf output {key!r}: {len(found)} branches produced it, expected exactly one")
+            raise ValueError(
+                f"dsl.OneOf output {key!r}: {len(found)} branches produced it, expected exactly one"
+            )
         outputs[key] = found[0]
     return outputs
 
