@@ -280,3 +280,43 @@ def test_face_filter_on_real_videos(name, face_fires):
     assert (row.reason == "face_coverage") == face_fires, row
     score = row.scores["face_coverage"]
     assert (score > p.curation.face.max_coverage) == face_fires
+
+
+def test_a_matroska_remux_without_a_seek_index_is_judged_like_the_original(corpus, truth, tmp_path):
+    """A kept clip remuxed as a streaming remuxer writes Matroska (no Cues, no keyframe flags: FFmpeg refuses
+    every seek, even to 0) decodes sequentially and gets the same verdict, not `decode_error`."""
+    import io
+
+    import av
+
+    (original,) = [r for r in truth.values() if r["expected_status"] == "kept" and r["kind"] == "good"][:1]
+    source = corpus / original["video"]
+    remux = tmp_path / "remux.mkv"
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, handle):
+            self.handle = handle
+
+        def writable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def write(self, data):
+            return self.handle.write(data)
+
+    with av.open(str(source)) as inp, remux.open("wb") as handle:
+        with av.open(Pipe(handle), "w", format="matroska") as out:
+            stream = out.add_stream_from_template(inp.streams.video[0])
+            for packet in inp.demux(inp.streams.video[0]):
+                if packet.dts is None:
+                    continue
+                packet.stream, packet.is_keyframe = stream, False
+                out.mux(packet)
+    with av.open(str(remux)) as container, pytest.raises(av.FFmpegError):
+        container.seek(0)
+    params = tiny_params()
+    kept = evaluate_video(VideoTask(str(source), "original.mp4", 0, params))
+    row = evaluate_video(VideoTask(str(remux), "remux.mkv", 0, params))
+    assert kept.status == "kept" and row.status == "kept", (row.reason, row.error)
