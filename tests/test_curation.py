@@ -285,35 +285,12 @@ def test_face_filter_on_real_videos(name, face_fires):
 def test_a_matroska_remux_without_a_seek_index_is_judged_like_the_original(corpus, truth, tmp_path):
     """A kept clip remuxed as a streaming remuxer writes Matroska (no Cues, no keyframe flags: FFmpeg refuses
     every seek, even to 0) decodes sequentially and gets the same verdict, not `decode_error`."""
-    import io
-
     import av
+    from video_helpers import remux_without_seek_index
 
     (original,) = [r for r in truth.values() if r["expected_status"] == "kept" and r["kind"] == "good"][:1]
     source = corpus / original["video"]
-    remux = tmp_path / "remux.mkv"
-
-    class Pipe(io.RawIOBase):
-        def __init__(self, handle):
-            self.handle = handle
-
-        def writable(self):
-            return True
-
-        def seekable(self):
-            return False
-
-        def write(self, data):
-            return self.handle.write(data)
-
-    with av.open(str(source)) as inp, remux.open("wb") as handle:
-        with av.open(Pipe(handle), "w", format="matroska") as out:
-            stream = out.add_stream_from_template(inp.streams.video[0])
-            for packet in inp.demux(inp.streams.video[0]):
-                if packet.dts is None:
-                    continue
-                packet.stream, packet.is_keyframe = stream, False
-                out.mux(packet)
+    remux = remux_without_seek_index(source, tmp_path / "remux.mkv")
     with av.open(str(remux)) as container, pytest.raises(av.FFmpegError):
         container.seek(0)
     params = tiny_params()
