@@ -45,17 +45,20 @@ class ConfigError(KangarooError):
 
 
 class Params(Section):
+    """Every block, resolved for one profile. Defaults are the typed settings'; only the curriculum's sizes
+    (train.stages) have none and must come from the profile."""
+
     profile: str
-    synth: SynthSettings
-    video: VideoSettings
-    curation: CurationSettings
-    caption: CaptionSettings
-    quality: QualitySettings
-    model: ModelSettings
+    synth: SynthSettings = SynthSettings()
+    video: VideoSettings = VideoSettings()
+    curation: CurationSettings = CurationSettings()
+    caption: CaptionSettings = CaptionSettings()
+    quality: QualitySettings = QualitySettings()
+    model: ModelSettings = ModelSettings()
     train: TrainSettings
-    eval: EvalSettings
-    storage: StorageSettings
-    cluster: ClusterSettings
+    eval: EvalSettings = EvalSettings()
+    storage: StorageSettings = StorageSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
 
 def default_params_path() -> Path:
@@ -142,15 +145,27 @@ def validate_params_tree(
     tree: dict[str, Any], source: str, profile: str | None, overrides: list[str] | tuple[str, ...]
 ) -> Params:
     resolved = resolve_profile(tree, profile, source)
+    params = _validate(resolved, source)
+    if not overrides:
+        return params
+    # Overrides address any setting, also one the file leaves at its default: apply them to the full tree.
+    full = params.model_dump(mode="json")
     for assignment in overrides:
-        apply_override(resolved, assignment)
+        apply_override(full, assignment)
+    return _validate(full, source)
+
+
+def _validate(resolved: dict[str, Any], source: str) -> Params:
     try:
         return Params.model_validate(resolved)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
-        )
-        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {problems}") from err
+        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {validation_problems(err)}") from err
+
+
+def validation_problems(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
+    )
 
 
 def write_resolved_params(params: Params, path: str | Path) -> Path:

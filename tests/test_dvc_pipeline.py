@@ -53,7 +53,7 @@ def project_copy(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     for name in ("params.yaml", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["synth"].update(num_videos=10, num_images=4, num_long_videos=0, workers=1)  # seconds, not minutes
+    params["profiles"]["tiny"]["synth"] = dict(num_videos=10, num_images=4, num_long_videos=0, workers=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,
@@ -124,7 +124,7 @@ def test_repro_synth_then_noop(project_copy):
     assert "Running stage 'curate'" in next_stage and "Running stage 'synth'" not in next_stage
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["synth"]["num_videos"] = 11
+    params["profiles"]["tiny"]["synth"]["num_videos"] = 11
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert "modified:           synth" in dvc("status", "synth", cwd=repo, env=env)
 
