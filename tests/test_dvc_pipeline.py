@@ -59,7 +59,13 @@ def edit_profile(repo: Path, block: str, key: str, value) -> None:
 def small_run(params: dict) -> dict:
     """The tiny profile on ~a dozen clips with one or two optimizer steps per stage: minutes, not 13."""
     tiny = params["profiles"]["tiny"]
-    tiny["synth"] = {"num_videos": 12, "num_images": 48, "num_long_videos": 0, "workers": 1}
+    tiny["synth"] = {
+        "num_videos": 12,
+        "num_images": 48,
+        "num_long_videos": 0,
+        "num_motion_clips": 4,
+        "workers": 1,
+    }
     tiny["quality"].update(min_rows=2, min_kept_fraction=0.05)
     tiny["train"]["vision_pretrain"].update(steps=2, batch_size=8, eval_images=8)
     for stage in tiny["train"]["stages"].values():

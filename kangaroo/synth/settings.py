@@ -15,6 +15,9 @@ class SynthSettings(Section):
     # Relative frequency of stills with 1, 2, 3, 4 shapes (placement has at most 4 cells). Mostly one shape:
     # a lone shape's question has one visible answer, the clean signal a small LLM needs first.
     image_shape_weights: list[float] = [6.0, 1.0, 1.0, 1.0]
+    # 8 s 128x96 clips under motion/ with direction/order/timestamp questions (kangaroo.synth.motion)
+    num_motion_clips: int = 480
+    motion_seconds: float = 8.0
     # Still questions' distractors: unseen = colours/shapes the still does not show; shown = the still's other
     # shapes' colours/shapes first, so only binding (which shape wears which colour) answers.
     image_distractors: Literal["unseen", "shown"] = "unseen"
