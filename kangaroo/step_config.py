@@ -114,14 +114,18 @@ def step_json(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, indent=1) + "\n"
 
 
+def step_jsons(params: Params, steps: list[str] | None = None) -> dict[str, str]:
+    """Each step's document as canonical JSON text: what an uncached KFP task hands each step as an input."""
+    return {step: step_json(resolve_step(params, step)) for step in steps or list(STEP_SETTINGS)}
+
+
 def write_step_configs(params: Params, out_dir: str | Path, steps: list[str] | None = None) -> list[Path]:
     """One `<step>.json` per step in `out_dir`; a file whose content is unchanged is not rewritten."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for step in steps or list(STEP_SETTINGS):
+    for step, text in step_jsons(params, steps).items():
         path = out_dir / f"{step}.json"
-        text = step_json(resolve_step(params, step))
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
         written.append(path)
@@ -193,3 +197,9 @@ def _partial(
 def step_document(params: Params) -> dict[str, Any] | None:
     """The step document `params` was loaded from, or None for params resolved from a whole params file."""
     return params._step_document
+
+
+def code_version_of(params: Params) -> dict[str, str]:
+    """The code version recorded in `params`' step document, else this process's own."""
+    document = step_document(params)
+    return document["code_version"] if document else code_version()

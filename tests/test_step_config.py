@@ -183,3 +183,17 @@ def test_resolve_config_cli_writes_one_file_per_step(tmp_path):
     assert bad.returncode == 2 and "unknown key 'eval.batchsize'" in " ".join(
         (bad.stdout + bad.stderr).split()
     )
+
+
+def test_checkpoint_fingerprint_includes_the_code_version(tmp_path):
+    """A new image must not resume a checkpoint written by other code (same config, same inputs)."""
+    from kangaroo.train.launch import run_fingerprint
+
+    (path,) = write_step_configs(load_params(PARAMS, "tiny"), tmp_path, ["train_instruction_tuning"])
+    document = json.loads(path.read_text())
+    same = run_fingerprint(load_params(path), "instruction_tuning", "corpus", "dataset")
+    assert run_fingerprint(load_params(path), "instruction_tuning", "corpus", "dataset") == same
+    document["code_version"]["source"] = "sha256:" + "0" * 64
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(document))
+    assert run_fingerprint(load_params(other), "instruction_tuning", "corpus", "dataset") != same

@@ -108,8 +108,12 @@ def run_stage(
 
 def run_fingerprint(params: Params, stage: str, *inputs: object) -> str:
     """Names a stage's checkpoint folder on the shared volume: the same stage config, init model and data
-    (a retried or pre-empted step) resume there; anything else starts fresh instead of resuming a stranger."""
+    (a retried or pre-empted step) resume there; anything else, new code included, starts fresh instead of
+    resuming a stranger."""
+    from kangaroo.step_config import code_version_of
+
     identity = {
+        "code": code_version_of(params),
         "stage": params.train.stage(stage).model_dump(mode="json"),
         "model": params.model.model_dump(mode="json"),
         "seed": params.train.seed,
