@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kangaroo.k8s.errors import PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
+from kangaroo.k8s.errors import LauncherStopped, PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
 from kangaroo.k8s.launch_command import torchrun_command
+from kangaroo.k8s.launcher_signals import sigterm_stops_launcher
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,17 @@ def run_pytorchjob(
     namespace = namespace or job["metadata"].get("namespace") or "default"
     api = client.CustomObjectsApi(api_client or default_api_client())
     endpoint = f"{api.api_client.configuration.host} {GROUP}/{VERSION} {PLURAL} {namespace}/{name}"
-    create_or_follow(api, job, namespace, endpoint, poll_s)
+    with sigterm_stops_launcher():
+        create_or_follow(api, job, namespace, endpoint, poll_s)
+        try:
+            return follow(api, name, namespace, endpoint, poll_s, timeout_s, delete_on_timeout)
+        except LauncherStopped:  # the run was stopped: free the GPUs
+            delete_quietly(api, namespace, name)
+            raise
+
+
+def follow(api, name, namespace, endpoint, poll_s, timeout_s, delete_on_timeout) -> JobOutcome:
+    from kubernetes import client
 
     started = time.monotonic()
     seen: set[tuple[str, str, str]] = set()

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kangaroo.k8s.errors import LauncherStopped, TrainingJobError, TrainingJobFailed, TrainingJobTimeout
+from kangaroo.k8s.errors import TrainingJobError, TrainingJobFailed, TrainingJobTimeout
 from kangaroo.k8s.launch_command import torchrun_command
+from kangaroo.k8s.launcher_signals import sigterm_stops_launcher
 from kangaroo.k8s.pytorchjob import JOB_NAME, default_api_client
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 
@@ -149,23 +147,6 @@ def condition_is(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
         if condition.get("type") == kind and condition.get("status") == "True":
             return condition
     return None
-
-
-@contextmanager
-def sigterm_stops_launcher() -> Iterator[None]:
-    """SIGTERM (Argo stopping the task) raises LauncherStopped in the main thread, so `finally` blocks run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, _frame):
-        raise LauncherStopped(f"launcher got signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_trainjob(

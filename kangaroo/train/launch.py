@@ -41,11 +41,11 @@ def run_stage(
     cluster_job: bool = False,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
-        CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
-        (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
-        cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
+    CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
+    (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
+    cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
 
-        enabled=False passes the init model through unchanged (a stage skipped in this run).
+    enabled=False passes the init model through unchanged (a stage skipped in this run).
     """
     out = Path(out_dir)
     if not enabled:
