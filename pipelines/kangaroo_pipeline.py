@@ -13,7 +13,7 @@ from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
-from kangaroo.k8s.pytorchjob import SHM_SIZE
+from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.k8s.trainjob import POD_ENV
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
