@@ -113,9 +113,8 @@ def launcher_owner_reference(namespace: str, environ: dict[str, str] | None = No
     pod_namespace = environ.get(POD_ENV["namespace"], namespace)
     if pod_namespace != namespace:
         log.warning(
-            "launcher pod %s/%s is not in the job's namespace %s: the job gets no ownerReference and "
-            "outlives "
-            "a deleted run unless this launcher deletes it",
+            "launcher pod %s/%s is not in the job's namespace %s: the job gets no ownerReference "
+            "(only this launcher deletes it)",
             pod_namespace,
             name,
             namespace,
