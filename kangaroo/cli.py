@@ -9,6 +9,7 @@ import typer
 from kangaroo.curation import cli as curation_cli
 from kangaroo.errors import InfrastructureError, KangarooError
 from kangaroo.eval import cli as eval_cli
+from kangaroo.k8s import cli as k8s_cli
 from kangaroo.logs import setup_logging
 from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
@@ -45,6 +46,7 @@ def _register_commands() -> None:
     app.command("pretrain-vision")(train_cli.pretrain_vision)
     app.command("train")(train_cli.train)
     app.command("plan-memory")(train_cli.plan_memory)
+    app.command("trainjob")(k8s_cli.trainjob)
     app.command("evaluate")(eval_cli.evaluate)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)

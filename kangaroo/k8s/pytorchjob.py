@@ -84,8 +84,8 @@ def build_pytorchjob(
             "runPolicy": {
                 "backoffLimit": 0,
                 "cleanPodPolicy": "None",  # keep finished pods (and their logs) until the TTL below
-                "ttlSecondsAfterFinished": cluster.pytorchjob_ttl_s,
-                "activeDeadlineSeconds": int(cluster.pytorchjob_timeout_s),
+                "ttlSecondsAfterFinished": cluster.job_ttl_s,
+                "activeDeadlineSeconds": int(cluster.job_timeout_s),
                 "schedulingPolicy": scheduling,
             },
         },

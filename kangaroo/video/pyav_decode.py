@@ -63,6 +63,22 @@ def split_runs(runs: list[tuple[int, list[int]]], parts: int) -> list[list[tuple
     return [chunk for chunk in chunks if chunk]
 
 
+class SeekFailed(Exception):
+    """The demuxer refused a seek the packet index called for; the caller falls back to the exact
+    sequential path (`decode_sequential`), which needs no seeking."""
+
+
+def seek_to_keyframe(container, stream, keyframe_pts: int) -> None:
+    """Seek to the keyframe at `keyframe_pts`; raises SeekFailed where the demuxer cannot (FFmpeg returns
+    EPERM when, e.g., a Matroska file has neither Cues nor the index entries its clusters would give)."""
+    import av
+
+    try:
+        container.seek(keyframe_pts, stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError as err:
+        raise SeekFailed(f"seek to pts {keyframe_pts} refused: {err}") from err
+
+
 def _prime_decoder(container, stream) -> None:
     """Decode the stream's first packet before any seek. Decoders keep state from the stream head that
     later keyframes do not repeat (FFmpeg's H.264 decoder reads the encoder's build from an SEI in the first
@@ -94,7 +110,7 @@ def _decode_runs(
             wanted = {int(index.pts[frame]): frame for frame in frames}
             last_packet = max(int(index.decode_position[frame]) for frame in frames)
             keyframe_pts = int(index.pts[keyframe])
-            container.seek(keyframe_pts, stream=stream, backward=True, any_frame=False)
+            seek_to_keyframe(container, stream, keyframe_pts)
             for packet in container.demux(stream):
                 check_deadline(deadline)
                 frame_index = index.frame_of_pts(packet.pts)
@@ -192,4 +208,12 @@ def decode_sequential(
     return out
 
 
-__all__ = ["DecodeTimeout", "decode_seek", "decode_sequential", "plan_runs", "split_runs"]
+__all__ = [
+    "DecodeTimeout",
+    "SeekFailed",
+    "decode_seek",
+    "decode_sequential",
+    "plan_runs",
+    "seek_to_keyframe",
+    "split_runs",
+]

@@ -37,7 +37,7 @@ from kangaroo.video.index import (
     index_from_decode,
     index_from_packets,
 )
-from kangaroo.video.pyav_decode import decode_seek, decode_sequential
+from kangaroo.video.pyav_decode import SeekFailed, decode_seek, decode_sequential
 from kangaroo.video.sampling import fps_indices, indices_at, uniform_indices
 from kangaroo.video.settings import VideoSettings
 
@@ -91,15 +91,17 @@ class VideoReader:
             profile = getattr(context, "profile", None)
             deny = deny_reason(self.codec, profile, bool(context.has_b_frames), self._container_format)
             index = index_from_packets(container, stream, deadline)
-            probes: dict[int, np.ndarray] = {}
-            if index is None:
-                index, probes = index_from_decode(container, stream, deadline)
         except MemoryError as err:  # av.error.MemoryError too: the worker's memory limit was hit
             raise OutOfMemoryError(self.path, "out of memory while indexing") from err
         except av.FFmpegError as err:
             raise VideoError(self.path, "undecodable", str(err)) from err
         finally:
             container.close()
+        probes: dict[int, np.ndarray] = {}
+        if index is None:
+            # Decode from a fresh open rather than rewinding this container: a file without a seek index
+            # (Matroska without Cues or keyframe flags) refuses even seek(0) but decodes from the start.
+            index, probes = self._reindex(deadline)
         if index.num_frames == 0 or self.width <= 0 or self.height <= 0:
             raise VideoError(self.path, "undecodable", "no decodable video frames")
         self._index = index
@@ -107,8 +109,10 @@ class VideoReader:
             # Decoding frame 0 through the seek path proves the file decodes and the index matches.
             try:
                 probes = self._decode_pyav([0], None, deadline)
-            except IndexMismatch as err:
-                logger.info("%s: packet index disagrees with the decoder (%s); indexing by decode", self, err)
+            except (IndexMismatch, SeekFailed) as err:
+                logger.info(
+                    "%s: seek decode failed (%s); indexing by decode, reading sequentially", self.path, err
+                )
                 index, probes = self._reindex(deadline)
         self._choose_backend(deny, probes, deadline)
 
@@ -222,7 +226,7 @@ class VideoReader:
                 }
             try:
                 return self._decode_pyav(targets, geometry, deadline)
-            except IndexMismatch as err:
+            except (IndexMismatch, SeekFailed) as err:
                 logger.warning(
                     "%s: seek decode mismatch (%s); falling back to sequential decode", self.path, err
                 )
