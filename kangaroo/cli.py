@@ -8,7 +8,7 @@ import typer
 
 from kangaroo import config_cli
 from kangaroo.curation import cli as curation_cli
-from kangaroo.errors import KangarooError
+from kangaroo.errors import InfrastructureError, KangarooError
 from kangaroo.eval import cli as eval_cli
 from kangaroo.k8s import cli as k8s_cli
 from kangaroo.logs import setup_logging
@@ -18,6 +18,8 @@ from kangaroo.storage import cli as storage_cli
 from kangaroo.synth import cli as synth_cli
 from kangaroo.train import cli as train_cli
 from kangaroo.video import cli as video_cli
+
+EXIT_INFRASTRUCTURE = 75  # EX_TEMPFAIL
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -61,4 +63,5 @@ def main() -> None:
         app()
     except KangarooError as err:
         logging.getLogger("kangaroo").error("%s: %s", type(err).__name__, err)
-        sys.exit(2)
+        # EX_TEMPFAIL: storage/network/disk failed, retrying the step may succeed; 2: a bad input or setting
+        sys.exit(EXIT_INFRASTRUCTURE if isinstance(err, InfrastructureError) else 2)

@@ -51,7 +51,12 @@ class StaticFilterSettings(Section):
 
 class CurationSettings(Section):
     shard_size: int = Field(64, ge=1)  # videos per shard (one KFP task): ~1-2 min here, cheap to retry
-    workers: int = Field(0, ge=0)  # worker processes per shard; 0 = one per core
+    workers: int = Field(
+        0, ge=0
+    )  # worker processes per shard; 0 = the CPUs the cgroup quota allows (cpus.py)
+    # RLIMIT_DATA per worker; 0 = no limit. A warm worker maps ~220 MB, a 4K decode a few hundred more: past
+    # it an allocation is `rejected: resource_limit`, not an OOM-killed pod.
+    worker_memory_mb: int = Field(1024, ge=0)
     video_timeout_s: float = Field(120.0, gt=0)  # a pathological file is killed and recorded as `timeout`
     # Workers fork from a clean server process (no inherited threads or locks).
     start_method: Literal["forkserver", "spawn", "fork"] = "forkserver"

@@ -29,6 +29,11 @@ class QualitySettings(Section):
     min_kept_fraction: float = 0.05  # below: a filter threshold or the decoder is broken
     max_kept_fraction: float = 0.98  # above: the filters are not running
     min_rows: int = 100000  # fewer captioned videos are not worth a pre-training run
+    # Shares that say the run, not the data, went wrong: inputs rejected as unreadable (decode_error or
+    # internal_error) among all ledger rows (more: a broken source or run), and kept videos the caption step
+    # failed on (more: the captioner is down or broken).
+    max_decode_error_fraction: float = 0.05
+    max_caption_failure_fraction: float = 0.02
     # Fraction of rows a per-row check may fail before the gate fails (GX `mostly` = 1 - this): 0.1% at web
     # scale.
     max_bad_row_fraction: float = 0.001

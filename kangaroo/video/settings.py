@@ -6,6 +6,9 @@ from pydantic import Field
 
 from kangaroo.settings_base import Section
 
+# FFmpeg demuxer names (any name of a multi-name demuxer such as "mov,mp4,m4a,3gp,3g2,mj2" matches).
+DEFAULT_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "ogg", "asf")
+
 
 class VideoSettings(Section):
     """How every consumer (curation, training, eval) decodes and samples video."""
@@ -29,3 +32,13 @@ class VideoSettings(Section):
         3, ge=1, le=3
     )  # decord frames compared with PyAV on open (last, first, middle)
     verify_tolerance: float = Field(0.5, ge=0)  # mean |diff| allowed; agreeing decodes give 0.0
+    # Untrusted media (kangaroo/video/container.py, docs/security.md): the demuxers FFmpeg may pick (no
+    # hls/concat/image2: they open other files), and header limits checked before any frame is decoded (over
+    # them: `rejected: resource_limit`).
+    allowed_formats: tuple[str, ...] = DEFAULT_FORMATS
+    max_pixels: int = Field(3840 * 2160, ge=1)  # an 8192 x 8192 H.264 "pixel bomb" is refused from its header
+    max_frames: int = Field(
+        2_000_000, ge=1
+    )  # ~18 h at 30 fps: a longer stream's index is not worth its memory
+    max_duration_s: float = Field(86400.0, gt=0)
+    max_image_pixels: int = Field(50_000_000, ge=1)  # stills: a few-KB PNG can claim 20000 x 20000
