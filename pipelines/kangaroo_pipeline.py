@@ -13,7 +13,7 @@ from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
-from kangaroo.k8s.pytorchjob import SHM_SIZE
+from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.k8s.trainjob import POD_ENV
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
@@ -115,6 +115,8 @@ def kangaroo_pipeline(
             shard = cpu_step(
                 curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
             ).set_display_name("curate shard")
+            # A shard fails only on infrastructure (store/disk down past its retry budget): retry it later.
+            shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
         captioned = cpu_step(caption_dataset(curated=merged.outputs["curated"], **config))

@@ -173,7 +173,13 @@ class LocalOperator(ApiStandIn):
         succeeded = sum(code == 0 for code in codes)
         failed = len(codes) - running - succeeded
         if self.kinds.get(name) == "PyTorchJob":
-            counts = {"Master": {"active": 0}}
+            counts: dict[str, dict[str, int]] = {}
+            for pod, _, process in self.processes.get(name, []):
+                role = "Master" if "-master-" in pod else "Worker"
+                code = process.poll()
+                key = "active" if code is None else "succeeded" if code == 0 else "failed"
+                counts.setdefault(role, {}).setdefault(key, 0)
+                counts[role][key] += 1
             conditions = [
                 condition("Created", "PyTorchJobCreated"),
                 condition("Running", "PyTorchJobRunning"),

@@ -212,8 +212,9 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
 def test_retries_on_preemptible_steps_only(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
-    # pre-emptible GPU pods; TrainJob launchers (a retry follows the running job, a failed one stays failed)
-    retried_executors = gpu_executors(ir) | launcher_executors(ir)
+    # pre-emptible GPU pods; TrainJob launchers (a retry follows the running job, a failed one stays failed);
+    # curation shards, which fail only when storage/disk is down past its retry budget (issue 21)
+    retried_executors = gpu_executors(ir) | launcher_executors(ir) | {"exec-curate-shard"}
     for task in leaf_tasks(ir):
         assert ("retryPolicy" in tasks[task["key"]]) == (task["executor"] in retried_executors), task["name"]
 
@@ -316,3 +317,25 @@ def test_a_stage_left_out_runs_no_gpu_task(compiled, stages, num_nodes):
         assert running == [plan[stage]], stage
         starts_gpu = tasks[running[0]]["executor"] in gpu
         assert starts_gpu == (stage in stages and num_nodes == 1), (stage, running)
+
+
+def test_kubernetes_native_form_is_the_same_pipeline(tmp_path):
+    """`make compile` also writes Pipeline + PipelineVersion objects (kubectl apply -f registers them); they
+    validate against KFP 2.17.0's CRDs and carry the same pipeline spec as the IR YAML."""
+    from kangaroo.k8s.crd_schema import CRD_DIR, validate_custom_object
+    from pipelines.compile import compile_kubernetes_manifest, kubernetes_manifest_path
+
+    ir_path = compile_pipeline(tmp_path / "kangaroo_pipeline.yaml")
+    manifest = compile_kubernetes_manifest(kubernetes_manifest_path(ir_path))
+    assert manifest.name == "kangaroo_pipeline.k8s.yaml"
+    pipeline, version = yaml.safe_load_all(manifest.read_text())
+    cluster = load_params().cluster
+    assert (pipeline["kind"], version["kind"]) == ("Pipeline", "PipelineVersion")
+    for doc, plural in ((pipeline, "pipelines"), (version, "pipelineversions")):
+        assert doc["apiVersion"] == "pipelines.kubeflow.org/v2beta1"
+        assert doc["metadata"]["namespace"] == cluster.namespace
+        validate_custom_object(doc, CRD_DIR / f"pipelines.kubeflow.org_{plural}.yaml", "v2beta1")
+    assert version["spec"]["pipelineName"] == pipeline["metadata"]["name"] == "kangaroo-flow"
+    ir, platform = yaml.safe_load_all(ir_path.read_text())
+    assert version["spec"]["pipelineSpec"] == ir
+    assert version["spec"]["platformSpec"] == platform

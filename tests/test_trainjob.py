@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from kangaroo.config import load_params
+from kangaroo.k8s.cluster_job import job_name
 from kangaroo.k8s.crd_schema import (
     RUNTIME_CRD,
     TRAINJOB_CRD,
@@ -26,7 +27,6 @@ from kangaroo.k8s.errors import TrainingJobError
 from kangaroo.k8s.launch_command import torchrun_command
 from kangaroo.k8s.multinode import stage_job
 from kangaroo.k8s.placement import StagePlanError, plan_stages
-from kangaroo.k8s.pytorchjob import job_name
 from kangaroo.k8s.trainjob import build_trainjob, launcher_owner_reference
 from kangaroo.train.settings import STAGE_NAMES
 

@@ -163,20 +163,36 @@ LAUNCHER = """
 import logging, sys
 from kubernetes import client
 from kangaroo.config import load_params
+from kangaroo.k8s.pytorchjob import build_pytorchjob, run_pytorchjob
 from kangaroo.k8s.trainjob import build_trainjob, run_trainjob
 logging.basicConfig(level=logging.INFO, stream=sys.stdout)
 cluster = load_params(sys.argv[2], "paper").cluster
-job = build_trainjob("kg-stop-me", "instruction_tuning", ["--out", "/o"], 2, 4, cluster)
 api_client = client.ApiClient(client.Configuration(host=sys.argv[1]))
-run_trainjob(job, poll_s=0.05, timeout_s=600, api_client=api_client)
+if sys.argv[3] == "trainjob":
+    job = build_trainjob("kg-stop-me", "instruction_tuning", ["--out", "/o"], 2, 4, cluster)
+    run_trainjob(job, poll_s=0.05, timeout_s=600, api_client=api_client)
+else:  # the legacy path a profile can ask for
+    job = build_pytorchjob("kg-stop-me", "instruction_tuning", ["--out", "/o"], 2, 4, cluster)
+    run_pytorchjob(job, poll_s=0.05, timeout_s=600, api_client=api_client)
 """
 
 
-def test_sigterm_deletes_the_job(api):
-    """Stopping the run in the UI sends SIGTERM to the launcher: it deletes its TrainJob before exiting."""
+@pytest.mark.parametrize(
+    "training_api, path",
+    [("trainjob", PATH), ("pytorchjob", "/apis/kubeflow.org/v1/namespaces/kangaroo/pytorchjobs")],
+)
+def test_sigterm_deletes_the_job(api, training_api, path):
+    """Stopping the run in the UI sends SIGTERM to the launcher: it deletes its job before exiting."""
     state, api_client = api([RUNNING])
     launcher = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, api_client.configuration.host, str(ROOT / "params.yaml")],
+        [
+            sys.executable,
+            "-c",
+            LAUNCHER,
+            api_client.configuration.host,
+            str(ROOT / "params.yaml"),
+            training_api,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -196,5 +212,5 @@ def test_sigterm_deletes_the_job(api):
             launcher.kill()
     assert launcher.returncode != 0, output
     assert "LauncherStopped" in output and "SIGTERM" in output
-    assert ("DELETE", f"{PATH}/kg-stop-me") in [r[:2] for r in state.requests]
+    assert ("DELETE", f"{path}/kg-stop-me") in [r[:2] for r in state.requests]
     assert state.jobs == {}, "the job is gone: its GPUs are free"

@@ -31,9 +31,9 @@ def trainjob(
     """
     import yaml
 
+    from kangaroo.k8s.cluster_job import job_name
     from kangaroo.k8s.errors import TrainingJobError
     from kangaroo.k8s.multinode import stage_job
-    from kangaroo.k8s.pytorchjob import job_name
     from kangaroo.train.settings import STAGE_NAMES
 
     if stage not in STAGE_NAMES:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from kangaroo.config import write_resolved_params
+from kangaroo.k8s.cluster_job import job_name
 from kangaroo.k8s.errors import TrainingJobError
 from kangaroo.k8s.launch_command import train_arguments
-from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
+from kangaroo.k8s.pytorchjob import build_pytorchjob, run_pytorchjob
 from kangaroo.k8s.trainjob import build_trainjob, launcher_owner_reference, run_trainjob
 
 log = logging.getLogger(__name__)

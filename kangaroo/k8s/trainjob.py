@@ -25,17 +25,23 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kangaroo.k8s.errors import LauncherStopped, TrainingJobError, TrainingJobFailed, TrainingJobTimeout
+from kangaroo.k8s.cluster_job import (
+    StatusReader,
+    check_job_request,
+    condition_is,
+    default_api_client,
+    delete_quietly,
+    node_resources,
+    secret_env,
+)
+from kangaroo.k8s.errors import TrainingJobError, TrainingJobFailed, TrainingJobTimeout
 from kangaroo.k8s.launch_command import torchrun_command
-from kangaroo.k8s.pytorchjob import JOB_NAME, default_api_client
+from kangaroo.k8s.launcher_signals import sigterm_stops_launcher
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 
 log = logging.getLogger(__name__)
@@ -46,7 +52,6 @@ RUNTIME_KIND = "ClusterTrainingRuntime"
 NODE_CONTAINER = "node"  # Trainer v2 injects the PET_* env into the container of this name
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"  # on every pod of the TrainJob's JobSet
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-MAX_API_FAILURES = 5  # consecutive failed status reads before giving up (API server restarts take ~1 min)
 # Downward API variables of the launcher pod (the pipeline sets them; kangaroo/k8s/settings has no say).
 POD_ENV = {"name": "KANGAROO_POD_NAME", "uid": "KANGAROO_POD_UID", "namespace": "KANGAROO_POD_NAMESPACE"}
 
@@ -71,22 +76,9 @@ def build_trainjob(
     nproc_per_node defaults to gpus_per_node (1 without GPUs: a gloo CPU job). OWNER: an ownerReference
     (launcher_owner_reference) so the job is garbage-collected with the launcher pod.
     """
-    if not JOB_NAME.fullmatch(name):
-        raise TrainingJobError(f"TrainJob name {name!r}: needs lower-case letters, digits, '-', <= 48 chars")
-    if num_nodes < 1:
-        raise TrainingJobError(f"TrainJob {name}: num_nodes={num_nodes} must be >= 1")
     pool = pool if pool is not None else cluster.gpu_pool
-    if gpus_per_node and not pool.accelerator_type:
-        raise TrainingJobError(f"TrainJob {name}: {gpus_per_node} GPUs asked on a pool without accelerators")
+    check_job_request(KIND, name, num_nodes, gpus_per_node, pool)
     nproc = nproc_per_node or max(gpus_per_node, 1)
-    requests = {"cpu": pool.cpu_request, "memory": pool.memory_request}
-    limits = {"cpu": pool.cpu_limit, "memory": pool.memory_limit}
-    if gpus_per_node:
-        requests[pool.accelerator_type] = limits[pool.accelerator_type] = str(gpus_per_node)
-    env = [
-        {"name": variable, "valueFrom": {"secretKeyRef": {"name": cluster.minio_secret, "key": key}}}
-        for key, variable in cluster.minio_secret_env.items()
-    ]
     job_labels = {"app.kubernetes.io/part-of": "kangaroo-flow", "kangaroo.io/stage": stage, **(labels or {})}
     if cluster.kueue_queue:
         job_labels[KUEUE_QUEUE_LABEL] = cluster.kueue_queue
@@ -104,8 +96,8 @@ def build_trainjob(
                 "command": torchrun_command(stage, command_args, nproc_per_node=nproc, nnodes=num_nodes),
                 "numNodes": num_nodes,
                 "numProcPerNode": nproc,
-                "resourcesPerNode": {"requests": requests, "limits": limits},
-                "env": env,
+                "resourcesPerNode": node_resources(pool, gpus_per_node),
+                "env": secret_env(cluster),
             },
         },
     }
@@ -121,9 +113,8 @@ def launcher_owner_reference(namespace: str, environ: dict[str, str] | None = No
     pod_namespace = environ.get(POD_ENV["namespace"], namespace)
     if pod_namespace != namespace:
         log.warning(
-            "launcher pod %s/%s is not in the job's namespace %s: the job gets no ownerReference and "
-            "outlives "
-            "a deleted run unless this launcher deletes it",
+            "launcher pod %s/%s is not in the job's namespace %s: the job gets no ownerReference "
+            "(only this launcher deletes it)",
             pod_namespace,
             name,
             namespace,
@@ -142,30 +133,6 @@ class JobOutcome:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     jobs_status: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
-
-
-def condition_is(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == kind and condition.get("status") == "True":
-            return condition
-    return None
-
-
-@contextmanager
-def sigterm_stops_launcher() -> Iterator[None]:
-    """SIGTERM (Argo stopping the task) raises LauncherStopped in the main thread, so `finally` blocks run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, _frame):
-        raise LauncherStopped(f"launcher got signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_trainjob(
@@ -206,7 +173,7 @@ def run_trainjob(
             create_or_follow(api, job, namespace, endpoint)
             if logs:
                 logs.start()
-            outcome = follow(api, name, namespace, endpoint, poll_s, timeout_s)
+            outcome = follow(api, name, namespace, poll_s, timeout_s)
             delete_on_exit = False
             return outcome
         except TrainingJobFailed:
@@ -216,7 +183,7 @@ def run_trainjob(
             if logs:
                 logs.stop()
             if delete_on_exit:
-                delete_quietly(api, namespace, name)
+                delete_quietly(api, GROUP, VERSION, PLURAL, namespace, name)
 
 
 def gpu_count(resources: dict[str, Any]) -> str:
@@ -252,30 +219,13 @@ def create_or_follow(api, job: dict[str, Any], namespace: str, endpoint: str) ->
     log.info("TrainJob %s/%s already exists (retried launcher): following it", namespace, name)
 
 
-def follow(api, name: str, namespace: str, endpoint: str, poll_s: float, timeout_s: float) -> JobOutcome:
-    from kubernetes import client
-
+def follow(api, name: str, namespace: str, poll_s: float, timeout_s: float) -> JobOutcome:
     started = time.monotonic()
-    seen: set[tuple[str, str, str]] = set()
+    reader = StatusReader(api, GROUP, VERSION, PLURAL, KIND, namespace, name)
     last_jobs: str | None = None
     last_progress: tuple | None = None
-    failures = 0
     while True:
-        try:
-            current = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-            failures = 0
-        except (client.ApiException, OSError) as err:
-            failures += 1
-            if getattr(err, "status", None) == 404 or failures >= MAX_API_FAILURES:
-                raise TrainingJobError(f"reading {endpoint}: {err}") from err
-            log.warning("reading %s failed (%d/%d): %s", endpoint, failures, MAX_API_FAILURES, err)
-            current = {}
-        status = current.get("status") or {}
-        for condition in status.get("conditions") or []:
-            key = (condition.get("type", ""), condition.get("status", ""), condition.get("reason", ""))
-            if key not in seen:
-                seen.add(key)
-                log.info("TrainJob %s: %s=%s %s %s", name, *key, (condition.get("message") or "").strip())
+        status = reader.read(log)
         jobs = jobs_summary(status.get("jobsStatus") or [])
         if jobs and jobs != last_jobs:
             last_jobs = jobs
@@ -319,15 +269,6 @@ def jobs_summary(jobs_status: list[dict[str, Any]]) -> str:
         )
         parts.append(f"{job.get('name', '?')}: {counts or 'pending'}")
     return "; ".join(parts)
-
-
-def delete_quietly(api, namespace: str, name: str) -> None:
-    """Delete the TrainJob (its JobSet and pods go with it, background propagation)."""
-    try:
-        api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        log.warning("deleted TrainJob %s/%s", namespace, name)
-    except Exception as err:  # the error that got us here is what matters; this is clean-up
-        log.warning("could not delete TrainJob %s/%s: %s", namespace, name, err)
 
 
 class PodLogFollower:

@@ -41,11 +41,11 @@ def run_stage(
     cluster_job: bool = False,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
-        CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
-        (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
-        cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
+    CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
+    (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
+    cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
 
-        enabled=False passes the init model through unchanged (a stage skipped in this run).
+    enabled=False passes the init model through unchanged (a stage skipped in this run).
     """
     out = Path(out_dir)
     if not enabled:
@@ -108,8 +108,12 @@ def run_stage(
 
 def run_fingerprint(params: Params, stage: str, *inputs: object) -> str:
     """Names a stage's checkpoint folder on the shared volume: the same stage config, init model and data
-    (a retried or pre-empted step) resume there; anything else starts fresh instead of resuming a stranger."""
+    (a retried or pre-empted step) resume there; anything else, new code included, starts fresh instead of
+    resuming a stranger."""
+    from kangaroo.step_config import code_version_of
+
     identity = {
+        "code": code_version_of(params),
         "stage": params.train.stage(stage).model_dump(mode="json"),
         "model": params.model.model_dump(mode="json"),
         "seed": params.train.seed,
