@@ -29,7 +29,9 @@ def plan_model(settings: ModelSettings, frame_counts: tuple[int, ...] = (1, 16, 
     """Build the model on `meta` (no weights, no downloads) and count parameters and visual tokens."""
     from kangaroo.model.build import build_model_and_processor
 
-    model, processor = build_model_and_processor(settings, device="meta")
+    # Counting needs no attention kernel: plan where flash-attn (the paper profile's) is not installed.
+    counting = settings.model_copy(update={"attn_implementation": "sdpa"})
+    model, processor = build_model_and_processor(counting, device="meta")
     groups = {
         name: sum(p.numel() for p in module.parameters()) for name, module in model.module_groups().items()
     }
