@@ -10,7 +10,8 @@ Layout of the file::
       paper: {...}
 
 `load_params()` resolves the active profile, applies `--set key.path=value` overrides and validates the
-result; errors name the offending key and the file.
+result; errors name the offending key and the file. Settings that could send a secret somewhere are held to
+the `security:` allow-lists and the deployed params.yaml (kangaroo.config_policy).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kangaroo.config_policy import (
+    SecuritySettings,
+    deployment_mismatch,
+    policy_violations,
+    refuse_deployment_override,
+)
 from kangaroo.curation.settings import CaptionSettings, CurationSettings
 from kangaroo.errors import KangarooError
 from kangaroo.eval.settings import EvalSettings
@@ -38,6 +45,8 @@ from kangaroo.video.settings import VideoSettings
 
 PARAMS_ENV = "KANGAROO_PARAMS"
 DEFAULT_PARAMS_FILE = "params.yaml"
+# The params.yaml shipped next to the code: the repo root here, /app in the image (Dockerfile).
+PACKAGED_PARAMS = Path(__file__).resolve().parents[1] / DEFAULT_PARAMS_FILE
 
 
 class ConfigError(KangarooError):
@@ -56,11 +65,22 @@ class Params(Section):
     eval: EvalSettings
     storage: StorageSettings
     cluster: ClusterSettings
+    security: SecuritySettings = SecuritySettings()
 
 
 def default_params_path() -> Path:
     """`$KANGAROO_PARAMS` (set in the container image and by the ConfigMap mount), else ./params.yaml."""
     return Path(os.environ.get(PARAMS_ENV, DEFAULT_PARAMS_FILE))
+
+
+def deployed_params_path() -> Path:
+    """The params.yaml a run's own params text is checked against: the one packaged with the code (the image's
+    /app/params.yaml), else `$KANGAROO_PARAMS`. Neither can be changed by a run parameter."""
+    return (
+        PACKAGED_PARAMS
+        if PACKAGED_PARAMS.is_file()
+        else Path(os.environ.get(PARAMS_ENV, DEFAULT_PARAMS_FILE))
+    )
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +98,11 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
     dotted, raw = assignment.split("=", 1)
-    keys = dotted.strip().split(".")
+    dotted = dotted.strip()
+    refusal = refuse_deployment_override(dotted, assignment)
+    if refusal:
+        raise ConfigError(refusal)
+    keys = dotted.split(".")
     node = tree
     for i, key in enumerate(keys[:-1]):
         if not isinstance(node.get(key), dict):
@@ -124,7 +148,8 @@ def load_params_text(
     text: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Params:
     """Validate params given as YAML text: the KFP pipeline passes the file's content as a run parameter, so
-    the config a run used is recorded in the run and is part of every step's cache key."""
+    the config a run used is recorded in the run and is part of every step's cache key. Because a run sets
+    it, its deployment-fixed settings (`security:`, images, Secrets) must equal the deployed params.yaml's."""
     try:
         # JSON first: PyYAML (YAML 1.1) reads JSON's `2e-05` as a string.
         tree = json.loads(text)
@@ -135,7 +160,23 @@ def load_params_text(
             raise ConfigError(f"params text: not valid YAML: {err}") from err
     if not isinstance(tree, dict):
         raise ConfigError("params text: expected a mapping at the top level")
-    return validate_params_tree(tree, "params text", profile, overrides)
+    params = validate_params_tree(tree, "params text", profile, overrides)
+    deployed_path = deployed_params_path()
+    deployed_tree = read_params_tree(deployed_path)
+    known = params.profile in (deployed_tree.get("profiles") or {})
+    deployed = (
+        resolve_profile(deployed_tree, params.profile, str(deployed_path))
+        if known
+        else {k: v for k, v in deployed_tree.items() if k != "profiles"}
+    )
+    deployed = Params.model_validate({**deployed, "profile": params.profile}).model_dump(mode="json")
+    differing = deployment_mismatch(params.model_dump(mode="json"), deployed)
+    if differing:
+        raise ConfigError(
+            f"params text (profile {params.profile!r}): {differing} differs from the deployed "
+            f"{deployed_path}; it is fixed at deployment and cannot be changed by a run"
+        )
+    return params
 
 
 def validate_params_tree(
@@ -145,12 +186,16 @@ def validate_params_tree(
     for assignment in overrides:
         apply_override(resolved, assignment)
     try:
-        return Params.model_validate(resolved)
+        params = Params.model_validate(resolved)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
         )
         raise ConfigError(f"{source} (profile {resolved['profile']!r}): {problems}") from err
+    violations = policy_violations(params)
+    if violations:
+        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {'; '.join(violations)}")
+    return params
 
 
 def write_resolved_params(params: Params, path: str | Path) -> Path:

@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from kangaroo.config_policy import OBJECT_STORE_ENV
 from kangaroo.settings_base import Section
 
 
@@ -72,6 +73,13 @@ class OpenAICaptionSettings(Section):
     max_tokens: int = 128
     image_size: int = 448
     merge_with_llm: bool = True
+
+    @field_validator("api_key_env")
+    @classmethod
+    def not_an_object_store_credential(cls, name: str) -> str:
+        if name in OBJECT_STORE_ENV:
+            raise ValueError(f"{name} holds object-store credentials; the captioner never reads it")
+        return name
 
 
 class TransformersCaptionSettings(Section):

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import requests
 
+from kangaroo.config_policy import OBJECT_STORE_ENV
 from kangaroo.curation.captioning.base import Captioner, CaptionError, FrameCaption, merge_prompt_text
 from kangaroo.curation.filters import VideoInfo
 from kangaroo.curation.plan import resize_long_side
@@ -42,6 +43,10 @@ class OpenAICaptioner(Captioner):
         self.url = self.api.base_url.rstrip("/") + "/chat/completions"
         self.name = f"openai:{self.api.model}"
         self.duplicate_iou = settings.duplicate_iou
+        if self.api.api_key_env in OBJECT_STORE_ENV:  # settings built with model_copy skip validation
+            raise CaptionError(
+                f"caption.openai.api_key_env: {self.api.api_key_env} is an object-store secret"
+            )
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {os.environ.get(self.api.api_key_env, 'EMPTY')}"
         self.pool = ThreadPoolExecutor(max_workers=self.api.max_concurrency, thread_name_prefix="caption")
