@@ -19,6 +19,7 @@ from kangaroo.config import write_resolved_params
 from kangaroo.k8s.errors import PyTorchJobError
 from kangaroo.k8s.launch_command import train_arguments
 from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
+from kangaroo.train.checkpointing import RUNS_FOLDER, prune_old_runs
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ def run_stage_as_pytorchjob(
         )
     run_id = run_id or hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
     name = job_name(stage, run_id)
-    run = root / stage / "runs" / name
+    run = root / stage / RUNS_FOLDER / name
     run.mkdir(parents=True, exist_ok=True)
+    train = params.train
+    prune_old_runs(run.parent, run, train.checkpoint_keep_runs, train.checkpoint_prune_after_h * 3600)
     args = train_arguments(
         run / "out",
         params_file=write_resolved_params(params, run / "params.yaml"),
