@@ -33,10 +33,12 @@ DEPLOYMENT_KEYS = (
     "cluster.image",
     "cluster.namespace",
     "cluster.service_account",
-    "cluster.curation_service_account",
     "cluster.minio_secret",
     "cluster.minio_secret_env",
     "cluster.curation_minio_secret",
+    "cluster.trainer_service_account",
+    "cluster.trainer_token_secret",
+    "cluster.trainer_token_mount",
 )
 
 

@@ -12,6 +12,7 @@ from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
+from kangaroo.k8s import pod_labels
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
 
@@ -38,11 +39,19 @@ def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineT
     return task
 
 
-def with_minio_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """MinIO credentials come from the Kubernetes Secret, never from pipeline parameters."""
-    kubernetes.use_secret_as_env(
-        task, secret_name=CLUSTER.minio_secret, secret_key_to_env=CLUSTER.minio_secret_env
-    )
+def with_minio_credentials(task: dsl.PipelineTask, secret: str = CLUSTER.minio_secret) -> dsl.PipelineTask:
+    """MinIO credentials come from a Kubernetes Secret, never from pipeline parameters; every task runs as
+    the image's non-root user (the namespace enforces Pod Security `restricted`)."""
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=CLUSTER.minio_secret_env)
+    uid = CLUSTER.run_as_user
+    kubernetes.set_security_context(task, run_as_user=uid, run_as_group=uid, run_as_non_root=True)
+    return task
+
+
+def label(task: dsl.PipelineTask, *keys: str) -> dsl.PipelineTask:
+    """Pod labels the egress NetworkPolicies select on (kangaroo.k8s.pod_labels)."""
+    for key in keys:
+        kubernetes.add_pod_label(task, key, pod_labels.ENABLED)
     return task
 
 
@@ -51,8 +60,15 @@ def cpu_step(task: dsl.PipelineTask, cache: bool = True) -> dsl.PipelineTask:
     return task.set_caching_options(cache)
 
 
+def untrusted_step(task: dsl.PipelineTask, *egress: str) -> dsl.PipelineTask:
+    """A step that decodes uploads: the MinIO user that reads raw/ and writes curated/ only, and no egress
+    beyond DNS, MinIO and KFP (plus EGRESS labels)."""
+    place_on(with_minio_credentials(task, CLUSTER.curation_minio_secret), CLUSTER.cpu_pool)
+    return label(task, pod_labels.UNTRUSTED_INPUT, *egress)
+
+
 def gpu_step(task: dsl.PipelineTask, gpus) -> dsl.PipelineTask:
-    place_on(with_minio_credentials(task), CLUSTER.gpu_pool, gpus=gpus)
+    place_on(label(with_minio_credentials(task), pod_labels.HTTPS_EGRESS), CLUSTER.gpu_pool, gpus=gpus)
     # Pre-empted GPU nodes: retry, and the stage resumes from its checkpoint on the shared PVC.
     return task.set_retry(num_retries=CLUSTER.retries, backoff_duration="60s", backoff_factor=2.0)
 
@@ -91,14 +107,16 @@ def kangaroo_pipeline(
         # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
         tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, **config))
         tower.set_display_name("pre-train vision tower")
-        plan = cpu_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
+        plan = untrusted_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
-            shard = cpu_step(
+            shard = untrusted_step(
                 curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
             ).set_display_name("curate shard")
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
-        captioned = cpu_step(caption_dataset(curated=merged.outputs["curated"], **config))
+        captioned = untrusted_step(
+            caption_dataset(curated=merged.outputs["curated"], **config), pod_labels.CAPTIONER_EGRESS
+        )
         captioned.set_display_name("caption")
         gate = cpu_step(quality_gate(dataset=captioned.outputs["dataset"], **config)).set_display_name(
             "quality gate"
@@ -130,6 +148,10 @@ def kangaroo_pipeline(
                 gpu_step(task, gpus=num_gpus).set_display_name(stage)
                 kubernetes.mount_pvc(
                     task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+                )
+                # only training steps hold a token that may create PyTorchJobs
+                kubernetes.use_secret_as_volume(
+                    task, secret_name=CLUSTER.trainer_token_secret, mount_path=CLUSTER.trainer_token_mount
                 )
                 previous = task
             evaluation = gpu_step(

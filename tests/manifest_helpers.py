@@ -25,7 +25,7 @@ def copy_manifests(destination: Path) -> Path:
     shutil.copytree(
         ROOT / "manifests",
         destination / "manifests",
-        ignore=shutil.ignore_patterns("minio.env", "params.yaml"),
+        ignore=shutil.ignore_patterns("*.env", "params.yaml"),
     )
     shutil.copyfile(ROOT / "params.yaml", destination / "params.yaml")
     prepare_manifest_inputs(destination)

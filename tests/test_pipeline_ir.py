@@ -114,7 +114,10 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
         assert tolerations == [t.model_dump(exclude_none=True) for t in pool.tolerations], name
         if name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
             secret = spec["secretAsEnv"][0]
-            assert secret["secretName"] == cluster.minio_secret
+            decodes_uploads = name in {"exec-plan-shards", "exec-curate-shard", "exec-caption-dataset"}
+            assert secret["secretName"] == (
+                cluster.curation_minio_secret if decodes_uploads else cluster.minio_secret
+            )
             assert {e["envVar"] for e in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     for name in GPU_EXECUTORS - {"exec-evaluate-model"}:
         assert k8s[name]["pvcMount"][0]["mountPath"] == cluster.checkpoint_mount

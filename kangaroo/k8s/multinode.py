@@ -18,7 +18,7 @@ from typing import Any
 from kangaroo.config import write_resolved_params
 from kangaroo.k8s.errors import PyTorchJobError
 from kangaroo.k8s.launch_command import train_arguments
-from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
+from kangaroo.k8s.pytorchjob import build_pytorchjob, default_api_client, job_name, run_pytorchjob
 from kangaroo.train.checkpointing import RUNS_FOLDER, prune_old_runs
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def run_stage_as_pytorchjob(
         cluster.namespace,
         poll_s=cluster.pytorchjob_poll_s,
         timeout_s=cluster.pytorchjob_timeout_s,
-        api_client=api_client,
+        api_client=api_client or default_api_client(cluster.trainer_token_mount),
     )
     summary_file = run / "out" / "summary.json"
     if not summary_file.is_file():

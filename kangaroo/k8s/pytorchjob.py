@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kangaroo.k8s import pod_labels
 from kangaroo.k8s.errors import PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
 from kangaroo.k8s.launch_command import torchrun_command
 from kangaroo.k8s.settings import ClusterSettings, NodePool
@@ -66,7 +68,12 @@ def build_pytorchjob(
         raise PyTorchJobError(f"PyTorchJob {name}: {gpus_per_node} GPUs asked on a pool without accelerators")
     nproc = nproc_per_node or max(gpus_per_node, 1)
     command = torchrun_command(stage, command_args, nproc_per_node=nproc, nnodes=num_nodes)
-    job_labels = {"app.kubernetes.io/part-of": "kangaroo-flow", "kangaroo.io/stage": stage, **(labels or {})}
+    job_labels = {
+        "app.kubernetes.io/part-of": "kangaroo-flow",
+        pod_labels.TRAINING_STAGE: stage,  # replicas reach each other (egress NetworkPolicy)
+        pod_labels.HTTPS_EGRESS: pod_labels.ENABLED,  # model hubs
+        **(labels or {}),
+    }
     template = pod_template(command, gpus_per_node, cluster, pool, job_labels, extra_env or {})
     replica_specs = {"Master": replica_spec(1, template)}
     if num_nodes > 1:
@@ -293,10 +300,19 @@ def delete_quietly(api, namespace: str, name: str) -> None:
         log.warning("could not delete PyTorchJob %s/%s: %s", namespace, name, err)
 
 
-def default_api_client():
-    """In a pod: the service account's in-cluster config; elsewhere: ~/.kube/config."""
+def default_api_client(token_dir: str | None = None):
+    """With TOKEN_DIR holding a service-account token Secret (token, ca.crt: cluster.trainer_token_mount in
+    training steps): that account's in-cluster config. Otherwise, in a pod: the pod's own account; elsewhere:
+    ~/.kube/config."""
     from kubernetes import client, config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
 
+    if token_dir and os.path.isfile(os.path.join(token_dir, "token")):
+        configuration = client.Configuration()
+        InClusterConfigLoader(
+            token_filename=os.path.join(token_dir, "token"), cert_filename=os.path.join(token_dir, "ca.crt")
+        ).load_and_set(configuration)
+        return client.ApiClient(configuration)
     try:
         config.load_incluster_config()
     except config.ConfigException:
