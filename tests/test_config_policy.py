@@ -103,16 +103,17 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [" ".join(record.split()) for record in text.split("ERROR")[1:]]
 
 
+def caption_with_listener_allowed(curated: Path, listener: str, tmp_path: Path, *overrides: str):
+    """`kangaroo caption` against LISTENER, which the deployed params allow as a captioning server."""
+    deployed = params_file(tmp_path, lambda t: t["security"]["caption_endpoints"].append(listener))
+    return caption_cli(curated, tmp_path / "out", deployed, f"caption.openai.base_url={listener}", *overrides)
+
+
 def test_captioner_key_can_never_be_the_object_store_secret(curated, listener, tmp_path):
     """The exfiltration of issue 21: key variable = the object-store secret, endpoint = the attacker's. Even
     with the attacker's URL on the allow-list, the override is refused, names the key, and nothing is sent."""
-    deployed = params_file(tmp_path, lambda t: t["security"]["caption_endpoints"].append(listener))
-    result = caption_cli(
-        curated,
-        tmp_path / "out",
-        deployed,
-        f"caption.openai.base_url={listener}",
-        "caption.openai.api_key_env=AWS_SECRET_ACCESS_KEY",
+    result = caption_with_listener_allowed(
+        curated, listener, tmp_path, "caption.openai.api_key_env=AWS_SECRET_ACCESS_KEY"
     )
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = error_lines(result)
@@ -135,14 +136,7 @@ def test_captioner_endpoint_off_the_allow_list_is_refused(curated, listener, tmp
 def test_allowed_captioner_gets_its_own_key_and_never_the_object_store_secret(curated, listener, tmp_path):
     """Positive control on the same listener: once the operator allows it, requests arrive with the
     captioner's key; the object-store secret is in no header and no body."""
-    deployed = params_file(tmp_path, lambda t: t["security"]["caption_endpoints"].append(listener))
-    result = caption_cli(
-        curated,
-        tmp_path / "out",
-        deployed,
-        f"caption.openai.base_url={listener}",
-        "caption.openai.merge_with_llm=false",
-    )
+    result = caption_with_listener_allowed(curated, listener, tmp_path, "caption.openai.merge_with_llm=false")
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(RecordingServer.received) == 2 * 5  # five key frames per kept clip
     assert all(f"Bearer {CAPTION_KEY}".encode() in request for request in RecordingServer.received)
