@@ -65,7 +65,8 @@ def train_two_ranks(corpus: Path, params: Path, out: Path, *extra: str) -> subpr
     return subprocess.run(
         [*launcher, KANGAROO, "train", *args],
         cwd=ROOT,
-        env={**clean, "OMP_NUM_THREADS": "1"},
+        # wide enough that the console log handler never wraps a checkpoint path inside a line
+        env={**clean, "OMP_NUM_THREADS": "1", "COLUMNS": "2000"},
         capture_output=True,
         text=True,
         timeout=900,

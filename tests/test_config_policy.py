@@ -82,6 +82,7 @@ def caption_cli(curated: Path, out: Path, params: Path, *overrides: str) -> subp
         "AWS_ACCESS_KEY_ID": "root",
         "AWS_SECRET_ACCESS_KEY": OBJECT_STORE_SECRET,
         "OPENAI_API_KEY": CAPTION_KEY,
+        "COLUMNS": "2000",  # the console log handler keeps each record on one line
     }
     sets = [arg for assignment in ("caption.backend=openai", *overrides) for arg in ("--set", assignment)]
     command = [
