@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import field_validator
 
+from kangaroo.errors import KangarooError
 from kangaroo.settings_base import Section
 from kangaroo.storage.credentials import ENV_PAIRS
 
@@ -98,29 +99,50 @@ def endpoint_allowed(endpoint: str, allowed: list[str]) -> bool:
     return any(entry == endpoint or (":" not in entry and entry == host) for entry in allowed)
 
 
-def policy_violations(params) -> list[str]:
-    """Every setting of PARAMS (a validated `Params`) that points outside its `security:` allow-lists,
-    each naming the key and the list it must be on."""
-    security, api = params.security, params.caption.openai
+def readable(params, dotted: str) -> Any:
+    """The setting at DOTTED, or None when PARAMS (a step's config) does not hold it."""
+    node = params
+    for key in dotted.split("."):
+        try:
+            node = getattr(node, key)
+        except KangarooError:  # StepScopeError: not one of this step's settings
+            return None
+    return node
+
+
+def policy_violations(params, security: SecuritySettings | None = None) -> list[str]:
+    """Every setting of PARAMS (validated `Params`, or a step's config holding some blocks) that points
+    outside the `security:` allow-lists (PARAMS' own, or SECURITY), each naming the key and its list."""
+    security = security or params.security
     problems = []
-    if not any(same_url(api.base_url, allowed) for allowed in security.caption_endpoints):
+    base_url, key_env = (
+        readable(params, "caption.openai.base_url"),
+        readable(params, "caption.openai.api_key_env"),
+    )
+    if base_url is not None and not any(
+        same_url(base_url, allowed) for allowed in security.caption_endpoints
+    ):
         problems.append(
-            f"caption.openai.base_url: {api.base_url!r} is not in security.caption_endpoints "
+            f"caption.openai.base_url: {base_url!r} is not in security.caption_endpoints "
             f"{security.caption_endpoints}"
         )
-    if api.api_key_env in OBJECT_STORE_ENV or api.api_key_env in params.cluster.minio_secret_env.values():
+    secret_variables = set(OBJECT_STORE_ENV) | set(
+        (readable(params, "cluster.minio_secret_env") or {}).values()
+    )
+    if key_env is not None and key_env in secret_variables:
         problems.append(
-            f"caption.openai.api_key_env: {api.api_key_env} holds object-store credentials; the captioner "
-            "never reads it"
+            f"caption.openai.api_key_env: {key_env} holds object-store credentials; "
+            "the captioner never reads it"
         )
-    elif api.api_key_env not in security.caption_key_envs:
+    elif key_env is not None and key_env not in security.caption_key_envs:
         problems.append(
-            f"caption.openai.api_key_env: {api.api_key_env!r} is not in security.caption_key_envs "
+            f"caption.openai.api_key_env: {key_env!r} is not in security.caption_key_envs "
             f"{security.caption_key_envs}"
         )
-    if not endpoint_allowed(params.storage.endpoint, security.storage_endpoints):
+    endpoint = readable(params, "storage.endpoint")
+    if endpoint is not None and not endpoint_allowed(endpoint, security.storage_endpoints):
         problems.append(
-            f"storage.endpoint: {params.storage.endpoint!r} is not in security.storage_endpoints "
+            f"storage.endpoint: {endpoint!r} is not in security.storage_endpoints "
             f"{security.storage_endpoints}"
         )
     return problems

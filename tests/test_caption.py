@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from kangaroo.cli import app
 from kangaroo.config import load_params
+from kangaroo.config_policy import SecuritySettings
 from kangaroo.curation.captioning import CaptionError, FrameCaption, caption_curated, merge_deterministic
 from kangaroo.curation.ledger import LedgerRow, write_ledger
 from kangaroo.video.synthetic import write_index_clip
@@ -270,7 +271,8 @@ def params_allowing_captioner(base_url: str) -> Path:
     """The project's params.yaml with BASE_URL added to security.caption_endpoints, as an operator would
     allow their captioning server (no run can add one: that block is fixed at deployment)."""
     tree = yaml.safe_load((ROOT / "params.yaml").read_text())
-    tree["security"]["caption_endpoints"].append(base_url)
+    allowed = [*SecuritySettings().caption_endpoints, base_url]
+    tree["profiles"]["tiny"].setdefault("security", {})["caption_endpoints"] = allowed
     path = Path(tempfile.mkdtemp(prefix="params-")) / "params.yaml"
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
     return path

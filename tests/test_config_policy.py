@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kangaroo.config import ConfigError, load_params, load_params_text
+from kangaroo.config_policy import SecuritySettings
 from kangaroo.curation.ledger import LedgerRow, write_ledger
 from kangaroo.k8s.pytorchjob import build_pytorchjob
 from kangaroo.video.synthetic import write_index_clip
@@ -67,6 +68,13 @@ def curated(tmp_path_factory) -> Path:
     return out
 
 
+def allow(tree: dict, profile: str, **extra: list[str]) -> None:
+    """Add EXTRA entries to PROFILE's `security:` allow-lists (after the defaults), as an operator would."""
+    block = tree["profiles"][profile].setdefault("security", {})
+    for name, entries in extra.items():
+        block[name] = [*getattr(SecuritySettings(), name), *entries]
+
+
 def params_file(tmp_path: Path, edit) -> Path:
     """The project's params.yaml edited by EDIT(tree): what an operator deploys."""
     tree = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -106,7 +114,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 def caption_with_listener_allowed(curated: Path, listener: str, tmp_path: Path, *overrides: str):
     """`kangaroo caption` against LISTENER, which the deployed params allow as a captioning server."""
-    deployed = params_file(tmp_path, lambda t: t["security"]["caption_endpoints"].append(listener))
+    deployed = params_file(tmp_path, lambda t: allow(t, "tiny", caption_endpoints=[listener]))
     return caption_cli(curated, tmp_path / "out", deployed, f"caption.openai.base_url={listener}", *overrides)
 
 
@@ -149,8 +157,8 @@ def test_security_block_cannot_be_widened_by_a_run(listener):
     with pytest.raises(ConfigError, match=r"security is fixed by the deployed params.yaml"):
         load_params(ROOT / "params.yaml", "tiny", [f"security.caption_endpoints=[{listener}]"])
     tree = yaml.safe_load((ROOT / "params.yaml").read_text())
-    tree["security"]["caption_endpoints"].append(listener)
-    tree["caption"]["openai"]["base_url"] = listener
+    allow(tree, "paper", caption_endpoints=[listener])
+    tree["profiles"]["paper"]["caption"]["openai"] = {"base_url": listener}
     with pytest.raises(ConfigError, match=r"security differs from the deployed .*params.yaml"):
         load_params_text(json.dumps(tree), "paper")
     # The deployed file's own text (what the pipeline passes by default) is accepted.
@@ -158,9 +166,7 @@ def test_security_block_cannot_be_widened_by_a_run(listener):
 
 
 def test_object_store_variables_never_qualify_as_captioner_keys(tmp_path):
-    deployed = params_file(
-        tmp_path, lambda t: t["security"]["caption_key_envs"].append("AWS_SECRET_ACCESS_KEY")
-    )
+    deployed = params_file(tmp_path, lambda t: allow(t, "paper", caption_key_envs=["AWS_SECRET_ACCESS_KEY"]))
     with pytest.raises(ConfigError, match=r"security.caption_key_envs: .*AWS_SECRET_ACCESS_KEY"):
         load_params(deployed, "paper")
     # a variable the MinIO Secret is mapped to counts too, whatever its name

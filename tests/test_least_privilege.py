@@ -102,19 +102,21 @@ def test_steps_that_decode_uploads_reach_only_dns_minio_kfp_and_the_captioner(do
         expected = base | ({(text["captioner"], 8000)} if name == "exec-caption-dataset" else set())
         assert reach == expected, name
         assert not executors[name].get("secretAsVolume"), f"{name}: no trainer token"
-    # a training step may reach HTTPS (the API server for PyTorchJobs, model hubs) and holds the trainer token
-    train = executors["exec-train-stage"]
-    assert any(port == 443 for _, port in destinations(egress_rules(docs, train["podMetadata"]["labels"])))
+    # a TrainJob launcher may reach HTTPS (the Kubernetes API) and holds the trainer token
+    launcher = next(spec for spec in executors.values() if spec.get("secretAsVolume"))
+    assert any(port == 443 for _, port in destinations(egress_rules(docs, launcher["podMetadata"]["labels"])))
 
 
-def test_only_training_steps_hold_the_token_that_creates_pods(executors, cluster):
+def test_only_job_launchers_hold_the_token_that_creates_pods(executors, cluster):
     holders = {
         name
         for name, spec in executors.items()
         for volume in spec.get("secretAsVolume", [])
         if volume["secretName"] == cluster.trainer_token_secret
     }
-    assert holders == {"exec-train-stage", *(f"exec-train-stage-{i}" for i in range(2, 6))}
+    # the TrainJob launchers (the tasks that read their own pod's identity for the job's ownerReference)
+    launchers = {name for name, spec in executors.items() if spec.get("fieldPathAsEnv")}
+    assert holders == launchers and len(launchers) == 5, "one launcher per curriculum stage"
     for name in holders:
         (volume,) = executors[name]["secretAsVolume"]
         assert volume["mountPath"] == cluster.trainer_token_mount
@@ -127,22 +129,22 @@ def test_every_task_runs_as_the_non_root_user(executors, cluster):
         assert int(context["runAsUser"]) == int(context["runAsGroup"]) == cluster.run_as_user, name
 
 
-def test_training_replicas_reach_each_other_and_https(docs, cluster):
+def test_training_nodes_reach_each_other_and_https(docs, cluster):
+    """PyTorchJob replicas (labels from the generator) and TrainJob nodes (labels from the runtime)."""
     job = build_pytorchjob("kg-x", "instruction_tuning", ["--out", "o"], 2, 1, cluster)
-    labels = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["metadata"]["labels"]
-    reach = destinations(egress_rules(docs, labels))
-    peers = {
-        json.loads(peer).get("podSelector", {}).get("matchExpressions", [{}])[0].get("key")
-        for peer, _ in reach
-    }
-    assert pod_labels.TRAINING_STAGE in peers
-    assert (
-        json.dumps(
-            {"podSelector": {"matchExpressions": [{"key": pod_labels.TRAINING_STAGE, "operator": "Exists"}]}},
-            sort_keys=True,
-        ),
-        None,
-    ) in reach, "rendezvous and NCCL ports are not fixed"
+    runtime = named(docs, "ClusterTrainingRuntime")[cluster.trainjob_runtime]
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    for labels in (
+        job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["metadata"]["labels"],
+        node["template"]["spec"]["template"]["metadata"]["labels"],
+    ):
+        assert pod_labels.TRAINING_NODE_LABELS.items() <= labels.items()
+        reach = destinations(egress_rules(docs, labels))
+        other_nodes = json.dumps(
+            {"podSelector": {"matchLabels": {pod_labels.TRAINING_NODE: "true"}}}, sort_keys=True
+        )
+        assert (other_nodes, None) in reach, "rendezvous and NCCL ports are not fixed"
+        assert any(port == 443 for _, port in reach)
 
 
 def test_namespace_enforces_restricted_pod_security(docs, cluster):

@@ -8,6 +8,8 @@ UNTRUSTED_INPUT = "kangaroo.io/untrusted-input"
 CAPTIONER_EGRESS = "kangaroo.io/egress-captioner"
 # Training and evaluation: HTTPS anywhere (the Kubernetes API for PyTorchJobs, model hubs).
 HTTPS_EGRESS = "kangaroo.io/egress-https"
-# Every PyTorchJob replica carries it (kangaroo.k8s.pytorchjob): replicas reach each other on any port.
-TRAINING_STAGE = "kangaroo.io/stage"
+# Every node of a multi-node stage (PyTorchJob replicas, TrainJob nodes): they reach each other on any port.
+TRAINING_NODE = "kangaroo.io/training-node"
 ENABLED = "true"
+# What the PyTorchJob generator and the ClusterTrainingRuntime put on a training node's pod.
+TRAINING_NODE_LABELS = {TRAINING_NODE: ENABLED, HTTPS_EGRESS: ENABLED}
