@@ -210,3 +210,24 @@ def test_storage_endpoint_is_held_to_the_profile_allow_list():
         load_params(ROOT / "params.yaml", "paper", ["storage.endpoint=127.0.0.1:9000"])
     tiny = load_params(ROOT / "params.yaml", "tiny", ["storage.endpoint=127.0.0.1:43210"])
     assert tiny.storage.endpoint == "127.0.0.1:43210"  # a dev box's loopback S3 server (any port)
+
+
+def test_a_steps_config_is_held_to_the_deployed_allow_lists(listener):
+    """A run may hand a step its resolved config (kangaroo.step_config) instead of a whole params file; it
+    holds no `security:` block, so the deployed one applies."""
+    from kangaroo.step_config import resolve_step, step_json
+
+    document = resolve_step(load_params(ROOT / "params.yaml", "paper"), "caption")
+    assert (
+        load_params_text(step_json(document)).caption.openai.base_url
+        == document["settings"]["caption"]["openai"]["base_url"]
+    )
+    document["settings"]["caption"]["openai"]["base_url"] = listener
+    with pytest.raises(
+        ConfigError, match=r"caption.openai.base_url: .* is not in security.caption_endpoints"
+    ):
+        load_params_text(step_json(document))
+    document = resolve_step(load_params(ROOT / "params.yaml", "paper"), "curate")
+    document["settings"]["storage"]["endpoint"] = "attacker.example:9000"
+    with pytest.raises(ConfigError, match=r"storage.endpoint: 'attacker.example:9000' is not in"):
+        load_params_text(step_json(document))
