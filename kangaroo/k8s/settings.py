@@ -35,7 +35,7 @@ class ClusterSettings(Section):
     minio_secret: str = "kangaroo-minio-pipeline"
     # Steps that decode uploads: a MinIO user that reads raw/ and writes curated/ only (same Secret keys).
     curation_minio_secret: str = "kangaroo-minio-curation"
-    # The account allowed to create PyTorchJobs; its token Secret is mounted into training steps only.
+    # The account allowed to create TrainJobs/PyTorchJobs; its token Secret is mounted into the launcher only.
     trainer_service_account: str = "kangaroo-trainer"
     trainer_token_secret: str = "kangaroo-trainer-token"
     trainer_token_mount: str = "/var/run/secrets/kangaroo/trainer"
