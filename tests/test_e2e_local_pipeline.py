@@ -113,7 +113,7 @@ def test_evaluation_metrics_agree_with_the_predictions(first_run):
         assert entry["num_questions"] == len(members)
         assert entry["accuracy"] == pytest.approx(sum(members) / len(members))
     controls = metrics["temporal_controls"]
-    assert set(controls) == {"shuffled_frames", "constant_timestamps"}
+    assert set(controls) == {"shuffled_frames"}
     for block in controls.values():
         assert block["num_questions"] == len(rows)
         assert {name: e["num_questions"] for name, e in block["per_category"].items()} == {

@@ -38,7 +38,10 @@ RESUME_EVERY = 2  # checkpoint interval of the kill-and-resume run
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train_corpus")
     # 64 stills fill the 1024-token rows of the tiny stage 1 (8 would leave rows mostly padding)
-    write_corpus(out, SynthSettings(seed=3, num_videos=16, num_images=64, long_video_seconds=20.0, workers=2))
+    settings = SynthSettings(
+        seed=3, num_videos=16, num_images=64, num_motion_clips=0, long_video_seconds=20.0
+    )
+    write_corpus(out, settings)
     return out
 
 

@@ -16,7 +16,7 @@ class SynthSettings(Section):
     # a lone shape's question has one visible answer, the clean signal a small LLM needs first.
     image_shape_weights: list[float] = [6.0, 1.0, 1.0, 1.0]
     # 8 s 128x96 clips under motion/ with direction/order/timestamp questions (kangaroo.synth.motion)
-    num_motion_clips: int = 480
+    num_motion_clips: int = 240  # 60 held-out clips: 60 questions per temporal category
     motion_seconds: float = 8.0
     # Still questions' distractors: unseen = colours/shapes the still does not show; shown = the still's other
     # shapes' colours/shapes first, so only binding (which shape wears which colour) answers.
