@@ -86,6 +86,29 @@ class TransformersCaptionSettings(Section):
     device: str = "cpu"
 
 
+class AlignmentTrainSettings(Section):
+    """Locked-image tuning of a tiny SigLIP on the corpus's stills (kangaroo.curation.alignment.train)."""
+
+    seed: int = 0
+    max_images: int = Field(4000, ge=2)
+    eval_images: int = Field(300, ge=0)
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(256, ge=2)
+    lr: float = Field(2e-3, gt=0)
+    text_width: int = Field(64, ge=8)
+    text_layers: int = Field(2, ge=1)
+    max_text_tokens: int = Field(32, ge=4)
+
+
+class AlignmentSettings(Section):
+    """The CLIP-family model that scores caption-video alignment (stored per row, checked by the gate)."""
+
+    enabled: bool = True
+    model: str = ""  # hub id, local folder or s3:// prefix; "" = train a tiny one (AlignmentTrainSettings)
+    batch_size: int = Field(32, ge=1)
+    train: AlignmentTrainSettings = AlignmentTrainSettings()
+
+
 class CaptionSettings(Section):
     backend: Literal["source", "transformers", "openai"] = "source"
     num_key_frames: int = Field(5, ge=1)
@@ -97,3 +120,4 @@ class CaptionSettings(Section):
     duplicate_iou: float = Field(0.8, ge=0, le=1)
     openai: OpenAICaptionSettings = OpenAICaptionSettings()
     transformers: TransformersCaptionSettings = TransformersCaptionSettings()
+    alignment: AlignmentSettings = AlignmentSettings()

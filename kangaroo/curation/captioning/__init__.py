@@ -10,6 +10,7 @@ from kangaroo.curation.captioning.dataset import (
     make_captioner,
     show_caption_summary,
 )
+from kangaroo.curation.captioning.merge import merge_captions
 
 __all__ = [
     "CaptionError",
@@ -18,6 +19,7 @@ __all__ = [
     "FrameCaption",
     "caption_curated",
     "make_captioner",
+    "merge_captions",
     "merge_deterministic",
     "show_caption_summary",
 ]
