@@ -128,3 +128,13 @@ class AlignmentScorer:
         video = self.video_embedding(frames)
         score = float(self.text_embeddings([caption])[0] @ video)
         return {"model": self.name, "score": round(score, 4), "video_embedding": encode_embedding(video)}
+
+
+def load_alignment(folder: str | Path | None, batch_size: int = 32) -> AlignmentScorer | None:
+    """The scorer of a folder written by `prepare_alignment_model`; None when alignment is disabled there."""
+    if folder is None:
+        return None
+    summary = Path(folder) / "summary.json"
+    if summary.is_file() and not json.loads(summary.read_text()).get("enabled", True):
+        return None
+    return AlignmentScorer.load(folder, batch_size)

@@ -7,6 +7,7 @@ from kangaroo.curation.captioning.base import Captioner, CaptionError, FrameCapt
 from kangaroo.curation.captioning.dataset import (
     CaptionSummary,
     caption_curated,
+    caption_shard,
     make_captioner,
     show_caption_summary,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Captioner",
     "FrameCaption",
     "caption_curated",
+    "caption_shard",
     "make_captioner",
     "merge_captions",
     "merge_deterministic",

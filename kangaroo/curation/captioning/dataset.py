@@ -252,3 +252,31 @@ def show_caption_summary(summary: CaptionSummary) -> None:
         table.add_row("done by an earlier attempt", str(summary.resumed))
     table.caption = f"{summary.videos_per_minute:.1f} videos/min over {summary.seconds:.1f} s"
     Console(stderr=True).print(table)
+
+
+def caption_shard(
+    curated_dir: str | Path,
+    out_dir: str | Path,
+    params: Params,
+    shard: int,
+    alignment=None,
+    resume_root: str | Path | None = None,
+) -> CaptionSummary:
+    """Caption one shard (the KFP fan-out's task). With `resume_root` (a volume that outlives the pod, e.g.
+    the checkpoint PVC) rows go to `resume_root/captions/<inputs hash>/NNNNN` first, so a retried pod resumes
+    there; the finished files are then copied to `out_dir`. The hash covers the shard's ledger, the caption
+    settings and the alignment model, so changed inputs never resume stale rows."""
+    import hashlib
+
+    curated_dir, out_dir = Path(curated_dir), Path(out_dir)
+    if not resume_root:
+        return caption_curated(curated_dir, out_dir, params, shard=shard, alignment=alignment)
+    digest = hashlib.sha256((curated_dir / LEDGER_FILE).read_bytes())
+    digest.update(params.caption.model_dump_json().encode())
+    digest.update((alignment.name if alignment is not None else "").encode())
+    work_dir = Path(resume_root) / "captions" / digest.hexdigest()[:20] / f"{shard:05d}"
+    summary = caption_curated(curated_dir, work_dir, params, shard=shard, alignment=alignment)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (DATASET_FILE, FAILURES_FILE, CAPTION_SUMMARY_FILE, LEDGER_FILE):
+        shutil.copyfile(work_dir / name, out_dir / name)
+    return summary

@@ -31,6 +31,8 @@ from kangaroo.curation.plan import resize_long_side
 from kangaroo.curation.settings import CaptionSettings
 
 log = logging.getLogger(__name__)
+for _client_logger in ("httpx", "httpx2"):  # the SDK's HTTP client logs every request at INFO
+    logging.getLogger(_client_logger).setLevel(logging.WARNING)
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 120.0  # a server asking for longer is treated as down: the budget runs out instead
 
