@@ -25,6 +25,7 @@ TRAIN_STAGES = [
 ALL_STAGES = [
     "synth",
     "curate",
+    "alignment_model",
     "caption",
     "validate",
     "pretrain_vision",
@@ -98,7 +99,16 @@ def test_dag_is_wired_like_the_pipeline(project_copy):
         if "->" in line
     }
     chain = ["synth", "curate", "caption", "validate", *[f"train_{s}" for s in TRAIN_STAGES], "evaluate"]
-    for upstream, downstream in [*zip(chain, chain[1:], strict=False), ("pretrain_vision", chain[4])]:
+    alignment = [
+        ("pretrain_vision", "alignment_model"),
+        ("alignment_model", "caption"),
+        ("alignment_model", "validate"),
+    ]
+    for upstream, downstream in [
+        *zip(chain, chain[1:], strict=False),
+        ("pretrain_vision", chain[4]),
+        *alignment,
+    ]:
         assert (upstream, downstream) in edges, f"{upstream} -> {downstream} missing from {sorted(edges)}"
     status = dvc("status", cwd=repo, env=env)
     assert all(f"{stage}:" in status for stage in ALL_STAGES)

@@ -95,3 +95,24 @@ def caption(
     for index, shard_dir in zip(shards, shard_dirs, strict=True):
         caption_curated(curated, shard_dir, params, shard=index, alignment=alignment)
     show_caption_summary(merge_captions(shard_dirs, curated, out))
+
+
+def alignment_model(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the alignment model (+ summary.json).")],
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Corpus folder whose images.jsonl holds captioned stills.")
+    ] = None,
+    tower: Annotated[
+        Path | None,
+        typer.Option("--tower", help="Pre-trained vision tower folder (`kangaroo pretrain-vision`)."),
+    ] = None,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """The caption-video alignment model: `caption.alignment.model` when set, else a tiny SigLIP trained on
+    the corpus's stills over the pre-trained vision tower."""
+    from kangaroo.curation.alignment.train import prepare_alignment_model
+
+    params = resolve_params(params_file, profile, overrides)
+    prepare_alignment_model(params, corpus, tower, out)

@@ -90,14 +90,14 @@ class AlignmentTrainSettings(Section):
     """Locked-image tuning of a tiny SigLIP on the corpus's stills (kangaroo.curation.alignment.train)."""
 
     seed: int = 0
-    max_images: int = Field(4000, ge=2)
+    max_images: int = Field(2000, ge=2)
     eval_images: int = Field(300, ge=0)
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(256, ge=2)
+    steps: int = Field(200, ge=1)
+    batch_size: int = Field(128, ge=2)
     lr: float = Field(2e-3, gt=0)
     text_width: int = Field(64, ge=8)
     text_layers: int = Field(2, ge=1)
-    max_text_tokens: int = Field(32, ge=4)
+    max_text_tokens: int = Field(24, ge=4)
 
 
 class AlignmentSettings(Section):
