@@ -25,10 +25,14 @@ from kangaroo.train.vision_tags import pretrain_vision_tower
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 OVERRIDES = [
     "synth.num_videos=48",
-    "synth.num_images=1600",
+    "synth.num_images=3000",
     "synth.num_long_videos=0",
     "train.vision_pretrain.steps=1500",
     "quality.min_rows=10",
+    "quality.max_misaligned_fraction=0.05",  # the shared value; tiny loosens it for its alt-text captions
+    # a precise captioner gives look-alike clips the same sentence: duplicates are not this test's subject
+    "quality.max_exact_duplicate_fraction=0.5",
+    "quality.max_near_duplicate_fraction=0.5",
 ]
 
 
@@ -49,6 +53,11 @@ def captioned(tmp_path_factory) -> tuple[Path, Path, object]:
         for t in truth
     ]  # fmt: skip
     write_ledger(root / "curated" / "ledger.jsonl", rows)
+    # A precise captioner's captions (the first sentence of the corpus's reference caption: shapes, colours,
+    # background) as sidecars; the noisy alt-text source captions are beyond the tiny model (params.yaml).
+    for t in truth:
+        if t["expected_status"] == "kept":
+            (corpus / t["video"]).with_suffix(".txt").write_text(t["reference_caption"].split(". ")[0] + ".")
     caption_curated(root / "curated", root / "dataset", params, alignment=load_alignment(root / "alignment"))
     return root / "dataset", root / "alignment", params
 

@@ -98,6 +98,7 @@ class AlignmentTrainSettings(Section):
     text_width: int = Field(64, ge=8)
     text_layers: int = Field(2, ge=1)
     max_text_tokens: int = Field(24, ge=4)
+    word_dropout: float = Field(0.2, ge=0, lt=1)  # text noise while training (alignment.train._noisy)
 
 
 class AlignmentSettings(Section):

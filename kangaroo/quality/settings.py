@@ -54,6 +54,9 @@ class QualitySettings(Section):
     # `alignment_others` random other videos on average (kangaroo.quality.alignment).
     alignment_others: int = 8
     alignment_seed: int = 0
+    # Rows the alignment check may fail before the gate fails: the alignment model's own error on clean rows
+    # sits here, not in max_bad_row_fraction (text rules have no model error).
+    max_misaligned_fraction: float = 0.05
     # Report: frame strips of this many videos per rejection reason, kept videos and worst-aligned rows.
     strip_videos_per_reason: int = 3
     strip_kept_videos: int = 6

@@ -42,6 +42,20 @@ def _read_stills(corpus_dir: Path, split: str, limit: int) -> tuple[list[np.ndar
     return frames, captions
 
 
+def _noisy(caption: str, rng: np.random.Generator, word_dropout: float) -> str:
+    """EDA-style text noise (Wei & Zou 2019): random word deletion, 0-3 inserted content-free tokens
+    (hashtags, numbers) and random casing, so a text tower trained on clean still captions also reads noisy
+    alt-text ("video of RED CIRCLE and blue square HD #loop") by its content words."""
+    words = [w for w in caption.split() if rng.random() >= word_dropout] or caption.split()
+    for _ in range(int(rng.integers(0, 4))):
+        letters = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(2, 9))))
+        token = f"#{letters}" if rng.random() < 0.5 else f"{int(rng.integers(1, 2000))}{letters[:1]}"
+        words.insert(int(rng.integers(0, len(words) + 1)), token)
+    text = " ".join(words)
+    casing = rng.random()
+    return text.upper() if casing < 0.25 else text.lower() if casing < 0.5 else text
+
+
 def _sigmoid_loss(image, text, scale, bias, same_caption):
     """SigLIP's pairwise sigmoid loss; pairs with the same caption text count as positives."""
     import torch
@@ -169,9 +183,17 @@ def train_tiny_alignment_model(params, corpus_dir: Path, tower_dir: Path, out_di
                 for i in range(0, len(frames), 256)
             ]
         ).clone()
-    ids = tokenizer(
-        captions, padding="max_length", truncation=True, max_length=train.max_text_tokens, return_tensors="pt"
-    )["input_ids"]
+
+    def token_ids(texts: list[str]):
+        return tokenizer(
+            texts,
+            padding="max_length",
+            truncation=True,
+            max_length=train.max_text_tokens,
+            return_tensors="pt",
+        )["input_ids"]
+
+    noise = np.random.default_rng(train.seed)
     caption_index = torch.tensor(np.unique(captions, return_inverse=True)[1])
     trainable = [
         *vision.head.parameters(),
@@ -197,7 +219,10 @@ def train_tiny_alignment_model(params, corpus_dir: Path, tower_dir: Path, out_di
     for _ in tqdm(range(train.steps), desc="alignment training", unit="step"):
         batch = torch.randint(len(captions), (min(train.batch_size, len(captions)),), generator=generator)
         image = torch.nn.functional.normalize(vision.head(tokens[batch]), dim=-1)
-        text = torch.nn.functional.normalize(model.text_model(input_ids=ids[batch]).pooler_output, dim=-1)
+        texts = [_noisy(captions[i], noise, train.word_dropout) for i in batch.tolist()]
+        text = torch.nn.functional.normalize(
+            model.text_model(input_ids=token_ids(texts)).pooler_output, dim=-1
+        )
         same = (caption_index[batch, None] == caption_index[None, batch]).float()
         loss = _sigmoid_loss(image, text, model.logit_scale, model.logit_bias, same)
         optimizer.zero_grad()
