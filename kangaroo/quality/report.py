@@ -78,7 +78,7 @@ vertical-align:top}th{background:#f3f3f3}tr.failed td:first-child{color:#c62828;
 code{font-size:.95em}.plots img{margin-right:1em;border:1px solid #ddd}
 iframe{width:100%;height:50em;border:1px solid #ccc}details{margin:.5em 0}summary{cursor:pointer}
 table.review td{max-width:34em}table.review img{display:block;max-width:none}.noframes{color:#c62828}
-.detail{color:#555;font-size:.9em}
+.detail{color:#555;font-size:.9em;min-width:14em}
 """
 
 
