@@ -20,7 +20,7 @@ help:
 	@echo "make test   - install if needed, then run the test suite"
 	@echo "make bench  - benchmarks (ratios measured side by side)"
 	@echo "make lint   - ruff"
-	@echo "make compile - write build/kangaroo_pipeline.yaml"
+	@echo "make compile - write build/kangaroo_pipeline.yaml (+ .k8s.yaml: Pipeline/PipelineVersion for kubectl apply)"
 	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
 	@echo "make repro [STAGE=name] - run dvc.yaml stages (dvc repro) with the venv and caches set up"
 
@@ -77,7 +77,7 @@ minio-remote: setup
 	@if [ -n "$(MINIO_DEFAULT)" ]; then $(BIN)/dvc remote default --local minio; fi
 	$(BIN)/dvc remote list
 
-# `make repro [STAGE=train_instruction_tuning]`: dvc.yaml's stages with this Makefile's environment
+# `make repro [STAGE=train@instruction_tuning]`: dvc.yaml's stages with this Makefile's environment
 # (caches, TMPDIR, offline HF) and the venv's `kangaroo` on PATH.
 .PHONY: repro
 repro: setup | $(WORK)/tmp

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import PrivateAttr, ValidationError
 
 from kangaroo.curation.settings import CaptionSettings, CurationSettings
 from kangaroo.errors import KangarooError
@@ -45,17 +45,21 @@ class ConfigError(KangarooError):
 
 
 class Params(Section):
+    """Every block, resolved for one profile. Defaults are the typed settings'; only the curriculum's sizes
+    (train.stages) have none and must come from the profile."""
+
     profile: str
-    synth: SynthSettings
-    video: VideoSettings
-    curation: CurationSettings
-    caption: CaptionSettings
-    quality: QualitySettings
-    model: ModelSettings
+    _step_document: dict[str, Any] | None = PrivateAttr(None)  # set when loaded from a step's resolved config
+    synth: SynthSettings = SynthSettings()
+    video: VideoSettings = VideoSettings()
+    curation: CurationSettings = CurationSettings()
+    caption: CaptionSettings = CaptionSettings()
+    quality: QualitySettings = QualitySettings()
+    model: ModelSettings = ModelSettings()
     train: TrainSettings
-    eval: EvalSettings
-    storage: StorageSettings
-    cluster: ClusterSettings
+    eval: EvalSettings = EvalSettings()
+    storage: StorageSettings = StorageSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
 
 def default_params_path() -> Path:
@@ -92,13 +96,21 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
 def read_params_tree(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"params file not found: {path} (set ${PARAMS_ENV} or run from the project root)")
-    try:
-        tree = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    tree = parse_params_text(path.read_text(), str(path))
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return tree
+
+
+def parse_params_text(text: str, source: str) -> Any:
+    try:
+        # JSON first: PyYAML (YAML 1.1) reads JSON's `2e-05` as a string.
+        return json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source}: not valid YAML: {err}") from err
 
 
 def resolve_profile(tree: dict[str, Any], profile: str | None, source: str) -> dict[str, Any]:
@@ -123,16 +135,9 @@ def load_params(
 def load_params_text(
     text: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Params:
-    """Validate params given as YAML text: the KFP pipeline passes the file's content as a run parameter, so
-    the config a run used is recorded in the run and is part of every step's cache key."""
-    try:
-        # JSON first: PyYAML (YAML 1.1) reads JSON's `2e-05` as a string.
-        tree = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            tree = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"params text: not valid YAML: {err}") from err
+    """Validate params given as text (a whole params file, or one step's resolved config): what a KFP task
+    receives as an input, so the config a run used is recorded in the run and is part of the cache key."""
+    tree = parse_params_text(text, "params text")
     if not isinstance(tree, dict):
         raise ConfigError("params text: expected a mapping at the top level")
     return validate_params_tree(tree, "params text", profile, overrides)
@@ -141,22 +146,45 @@ def load_params_text(
 def validate_params_tree(
     tree: dict[str, Any], source: str, profile: str | None, overrides: list[str] | tuple[str, ...]
 ) -> Params:
+    from kangaroo.step_config import is_step_document, load_step_document
+
+    if is_step_document(tree):
+        return load_step_document(tree, source, profile, overrides)
     resolved = resolve_profile(tree, profile, source)
+    params = _validate(resolved, source)
+    if not overrides:
+        return params
+    # Overrides address any setting, also one the file leaves at its default: apply them to the full tree.
+    full = params.model_dump(mode="json")
     for assignment in overrides:
-        apply_override(resolved, assignment)
+        apply_override(full, assignment)
+    return _validate(full, source)
+
+
+def _validate(resolved: dict[str, Any], source: str) -> Params:
     try:
         return Params.model_validate(resolved)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
-        )
-        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {problems}") from err
+        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {validation_problems(err)}") from err
+
+
+def validation_problems(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
+    )
 
 
 def write_resolved_params(params: Params, path: str | Path) -> Path:
-    """`params` (profile and overrides applied) as a params.yaml that loads back to the same Params: what a
-    child process (torchrun ranks, PyTorchJob replicas) reads so it runs exactly the caller's config."""
-    tree = params.model_dump(mode="json")
+    """`params` (profile and overrides applied) as a params file that loads back to the same Params: what a
+    child process (torchrun ranks, PyTorchJob replicas) reads so it runs exactly the caller's config. Params
+    from a step's resolved config are written as that config (still only the step's settings)."""
+    from kangaroo.step_config import step_document, step_json
+
     path = Path(path)
+    document = step_document(params)
+    if document is not None:
+        path.write_text(step_json(document))
+        return path
+    tree = params.model_dump(mode="json")
     path.write_text(yaml.safe_dump({**tree, "profiles": {tree["profile"]: {}}}, sort_keys=False))
     return path

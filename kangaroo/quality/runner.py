@@ -85,7 +85,7 @@ def run_quality_gate(
             alignment_features(dataset.rows, scorer, settings.alignment_others, settings.alignment_seed)
         )
     features = pd.concat([part.reset_index(drop=True) for part in parts], axis=1)
-    summary = dataset_summary(dataset.ledger, features)
+    summary = dataset_summary(dataset.ledger, features, dataset.caption_failures)
     report_dir.mkdir(parents=True, exist_ok=True)
 
     context = gate_context(settings, alignment=scorer is not None)

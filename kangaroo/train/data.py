@@ -177,7 +177,9 @@ def _require(folder: Path | None, flag: str, source: str) -> Path:
 def read_frames(raw: RawSample, stage: StageSettings, video: VideoSettings) -> SampledFrames:
     """Decode the sample's frames: an image at the stage resolution, or a video with dynamic sampling."""
     if raw.is_image:
-        return read_image(raw.media, size=stage.resolution, policy=video.resize_policy)
+        return read_image(
+            raw.media, size=stage.resolution, policy=video.resize_policy, max_pixels=video.max_image_pixels
+        )
     with open_video(raw.media, video) as reader:
         return reader.sample_fps(
             fps=stage.sampling_fps,
@@ -197,8 +199,9 @@ def load_stage_samples(
 ) -> tuple[list[TrainSample], dict[str, int]]:
     """Decode and process every sample of the stage. Returns the samples and counts of what was skipped.
 
-    Undecodable media (the raw corpus holds planted bad files) and samples longer than the context are
-    skipped with a warning; the counts go into the run summary.
+    Undecodable media (the raw corpus holds planted bad files), media over the resource limits (pixel and
+    decompression bombs: `resource_limit`) and samples longer than the context are skipped with a warning;
+    the counts go into the run summary.
     """
     raws = list_raw_samples(stage, corpus_dir, dataset_dir)
     if not raws:
@@ -208,6 +211,7 @@ def load_stage_samples(
     pixels_cache: dict[Path, torch.Tensor] = {}
     samples: list[TrainSample] = []
     skipped: Counter[str] = Counter()
+    skip_reasons: dict[Path, str] = {}
     for raw in tqdm(raws, desc="samples", disable=not show_progress, leave=False):
         if raw.media not in frames_cache:
             try:
@@ -215,9 +219,10 @@ def load_stage_samples(
             except VideoError as err:
                 log.warning("skipping %s: %s", raw.media, err)
                 frames_cache[raw.media] = None
+                skip_reasons[raw.media] = "resource_limit" if err.cause == "resource_limit" else "undecodable"
         frames = frames_cache[raw.media]
         if frames is None:
-            skipped["undecodable"] += 1
+            skipped[skip_reasons[raw.media]] += 1
             continue
         batch = processor(
             conversations=[conversation(raw.user_text, raw.reply)],
