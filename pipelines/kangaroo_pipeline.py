@@ -4,7 +4,14 @@
 
 from kfp import dsl, kubernetes
 
-from components.curation import caption_dataset, curate_shard, merge_curation, plan_shards
+from components.curation import (
+    caption_shard,
+    curate_shard,
+    merge_captions,
+    merge_curation,
+    plan_shards,
+    prepare_alignment_model,
+)
 from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
 from components.placement import plan_training
@@ -130,6 +137,10 @@ def kangaroo_pipeline(
         # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
         tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, **config))
         tower.set_display_name("pre-train vision tower")
+        # The CLIP-family model captions are scored with (trained on the stills over the tower when tiny).
+        aligner = cpu_step(
+            prepare_alignment_model(corpus_uri=corpus_uri, tower=tower.outputs["tower"], **config)
+        ).set_display_name("alignment model")
         plan = untrusted_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
             shard = untrusted_step(
@@ -137,15 +148,36 @@ def kangaroo_pipeline(
             ).set_display_name("curate shard")
             # A shard fails only on infrastructure (store/disk down past its retry budget): retry it later.
             shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
+            # Captioning calls remote services: retried, and a retry resumes from the checkpoint volume.
+            shard_captions = untrusted_step(
+                caption_shard(
+                    curated=shard.outputs["curated"],
+                    shard_index=shard_index,
+                    alignment_model=aligner.outputs["alignment_model"],
+                    resume_root=checkpoint_root,
+                    **config,
+                ),
+                pod_labels.CAPTIONER_EGRESS,
+            ).set_display_name("caption shard")
+            shard_captions.set_retry(num_retries=CLUSTER.retries, backoff_duration="30s", backoff_factor=2.0)
+            kubernetes.mount_pvc(
+                shard_captions, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+            )
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
-        captioned = untrusted_step(
-            caption_dataset(curated=merged.outputs["curated"], **config), pod_labels.CAPTIONER_EGRESS
-        )
-        captioned.set_display_name("caption")
-        gate = cpu_step(quality_gate(dataset=captioned.outputs["dataset"], **config)).set_display_name(
-            "quality gate"
-        )
+        captioned = cpu_step(
+            merge_captions(
+                curated=merged.outputs["curated"], shards=dsl.Collected(shard_captions.outputs["captioned"])
+            )
+        ).set_display_name("merge captions")
+        # The gate decodes key frames of uploads (alignment scores, the report's frame strips).
+        gate = untrusted_step(
+            quality_gate(
+                dataset=captioned.outputs["dataset"],
+                alignment_model=aligner.outputs["alignment_model"],
+                **config,
+            )
+        ).set_display_name("quality gate")
 
         with dsl.If(gate.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
             versioned = cpu_step(
