@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from manifest_helpers import copy_manifests, kustomize, objects
+from manifest_helpers import DECODING_EXECUTORS, copy_manifests, kustomize, objects
 
 from kangaroo.config import load_params
 from kangaroo.k8s import pod_labels
 from kangaroo.k8s.pytorchjob import build_pytorchjob, default_api_client
 from pipelines.compile import compile_pipeline
 
-DECODING_EXECUTORS = {"exec-plan-shards", "exec-curate-shard", "exec-caption-dataset"}
 KUBEFLOW_PORTS = {8887, 8888, 8080, 9000}
 
 
@@ -99,7 +98,7 @@ def test_steps_that_decode_uploads_reach_only_dns_minio_kfp_and_the_captioner(do
         assert labels.get(pod_labels.UNTRUSTED_INPUT) == "true", name
         assert pod_labels.HTTPS_EGRESS not in labels, f"{name} must not reach the API server or the internet"
         reach = destinations(egress_rules(docs, labels))
-        expected = base | ({(text["captioner"], 8000)} if name == "exec-caption-dataset" else set())
+        expected = base | ({(text["captioner"], 8000)} if name == "exec-caption-shard" else set())
         assert reach == expected, name
         assert not executors[name].get("secretAsVolume"), f"{name}: no trainer token"
     # a TrainJob launcher may reach HTTPS (the Kubernetes API) and holds the trainer token

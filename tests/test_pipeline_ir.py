@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from manifest_helpers import DECODING_EXECUTORS
 
 from components.placement import plan_training
 from kangaroo.config import load_params, load_params_text
@@ -218,7 +219,7 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
         assert tolerations == [t.model_dump(exclude_none=True) for t in pool.tolerations], name
         if name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
             secret = spec["secretAsEnv"][0]
-            decodes_uploads = name in {"exec-plan-shards", "exec-curate-shard", "exec-caption-dataset"}
+            decodes_uploads = name in DECODING_EXECUTORS
             assert secret["secretName"] == (
                 cluster.curation_minio_secret if decodes_uploads else cluster.minio_secret
             )
