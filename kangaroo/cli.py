@@ -42,6 +42,7 @@ def _register_commands() -> None:
     app.command("synth")(synth_cli.synth)
     app.command("frames")(video_cli.frames)
     app.command("curate")(curation_cli.curate)
+    app.command("alignment-model")(curation_cli.alignment_model)
     app.command("caption")(curation_cli.caption)
     app.command("validate")(quality_cli.validate)
     app.command("version-dataset")(storage_cli.version_dataset)

@@ -10,7 +10,8 @@ Layout of the file::
       paper: {...}
 
 `load_params()` resolves the active profile, applies `--set key.path=value` overrides and validates the
-result; errors name the offending key and the file.
+result; errors name the offending key and the file. Settings that could send a secret somewhere are held to
+the `security:` allow-lists and the deployed params.yaml (kangaroo.config_policy).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from typing import Any
 import yaml
 from pydantic import PrivateAttr, ValidationError
 
+from kangaroo.config_policy import (
+    SecuritySettings,
+    deployment_mismatch,
+    policy_violations,
+    refuse_deployment_override,
+)
 from kangaroo.curation.settings import CaptionSettings, CurationSettings
 from kangaroo.errors import KangarooError
 from kangaroo.eval.settings import EvalSettings
@@ -38,6 +45,8 @@ from kangaroo.video.settings import VideoSettings
 
 PARAMS_ENV = "KANGAROO_PARAMS"
 DEFAULT_PARAMS_FILE = "params.yaml"
+# The params.yaml shipped next to the code: the repo root here, /app in the image (Dockerfile).
+PACKAGED_PARAMS = Path(__file__).resolve().parents[1] / DEFAULT_PARAMS_FILE
 
 
 class ConfigError(KangarooError):
@@ -60,11 +69,22 @@ class Params(Section):
     eval: EvalSettings = EvalSettings()
     storage: StorageSettings = StorageSettings()
     cluster: ClusterSettings = ClusterSettings()
+    security: SecuritySettings = SecuritySettings()
 
 
 def default_params_path() -> Path:
     """`$KANGAROO_PARAMS` (set in the container image and by the ConfigMap mount), else ./params.yaml."""
     return Path(os.environ.get(PARAMS_ENV, DEFAULT_PARAMS_FILE))
+
+
+def deployed_params_path() -> Path:
+    """The params.yaml a run's own params text is checked against: the one packaged with the code (the image's
+    /app/params.yaml), else `$KANGAROO_PARAMS`. Neither can be changed by a run parameter."""
+    return (
+        PACKAGED_PARAMS
+        if PACKAGED_PARAMS.is_file()
+        else Path(os.environ.get(PARAMS_ENV, DEFAULT_PARAMS_FILE))
+    )
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +102,11 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
     dotted, raw = assignment.split("=", 1)
-    keys = dotted.strip().split(".")
+    dotted = dotted.strip()
+    refusal = refuse_deployment_override(dotted, assignment)
+    if refusal:
+        raise ConfigError(refusal)
+    keys = dotted.split(".")
     node = tree
     for i, key in enumerate(keys[:-1]):
         if not isinstance(node.get(key), dict):
@@ -136,11 +160,37 @@ def load_params_text(
     text: str, profile: str | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Params:
     """Validate params given as text (a whole params file, or one step's resolved config): what a KFP task
-    receives as an input, so the config a run used is recorded in the run and is part of the cache key."""
+    receives as an input, so the config a run used is recorded in the run and is part of the cache key.
+    Because a run sets it, it is held to the deployed params.yaml: its deployment-fixed settings (`security:`,
+    images, Secrets) must equal the deployed ones, and a step's config meets the deployed allow-lists."""
     tree = parse_params_text(text, "params text")
     if not isinstance(tree, dict):
         raise ConfigError("params text: expected a mapping at the top level")
-    return validate_params_tree(tree, "params text", profile, overrides)
+    params = validate_params_tree(tree, "params text", profile, overrides)
+    deployed = deployed_params(params.profile)
+    if params._step_document is not None:  # holds no `security:` block: the deployed one applies
+        violations = policy_violations(params, deployed.security)
+        if violations:
+            raise ConfigError(f"params text (step config): {'; '.join(violations)}")
+        return params
+    differing = deployment_mismatch(params.model_dump(mode="json"), deployed.model_dump(mode="json"))
+    if differing:
+        raise ConfigError(
+            f"params text (profile {params.profile!r}): {differing} differs from the deployed "
+            f"{deployed_params_path()}; it is fixed at deployment and cannot be changed by a run"
+        )
+    return params
+
+
+def deployed_params(profile: str) -> Params:
+    """The deployed params.yaml resolved for PROFILE (its shared blocks when it has no such profile)."""
+    path = deployed_params_path()
+    tree = read_params_tree(path)
+    if profile in (tree.get("profiles") or {}):
+        resolved = resolve_profile(tree, profile, str(path))
+    else:
+        resolved = {key: value for key, value in tree.items() if key != "profiles"}
+    return _validate({**resolved, "profile": profile}, str(path))
 
 
 def validate_params_tree(
@@ -163,9 +213,13 @@ def validate_params_tree(
 
 def _validate(resolved: dict[str, Any], source: str) -> Params:
     try:
-        return Params.model_validate(resolved)
+        params = Params.model_validate(resolved)
     except ValidationError as err:
         raise ConfigError(f"{source} (profile {resolved['profile']!r}): {validation_problems(err)}") from err
+    violations = policy_violations(params)
+    if violations:
+        raise ConfigError(f"{source} (profile {resolved['profile']!r}): {'; '.join(violations)}")
+    return params
 
 
 def validation_problems(err: ValidationError) -> str:

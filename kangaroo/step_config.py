@@ -38,7 +38,8 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "synth": ("synth",),
     "curate": ("curation", "video", "storage"),
     "caption": ("caption", "video", "storage"),
-    "validate": ("quality", "caption.num_key_frames"),
+    "alignment_model": ("caption.alignment", "model", "storage"),
+    "validate": ("quality", "caption.num_key_frames", "video", "storage"),  # video, storage: frame strips
     "version_dataset": ("storage",),
     "pretrain_vision": (
         "model",

@@ -22,7 +22,9 @@ from kangaroo.train.settings import STAGE_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 TRAIN_STAGES = [f"train@{name}" for name in STAGE_NAMES]
-STEP_STAGES = ["synth", "curate", "caption", "validate", "pretrain_vision", *TRAIN_STAGES, "evaluate"]
+STEP_STAGES = [
+    "synth", "curate", "alignment_model", "caption", "validate", "pretrain_vision", *TRAIN_STAGES, "evaluate"
+]  # fmt: skip
 ALL_STAGES = ["resolve_config", *STEP_STAGES]
 
 
@@ -140,6 +142,9 @@ def test_dry_run_plans_every_stage_and_dag_is_wired(project_copy):
     chain = ["synth", "curate", "caption", "validate", *TRAIN_STAGES, "evaluate"]
     expected = [*zip(chain, chain[1:], strict=False), ("pretrain_vision", TRAIN_STAGES[0])]
     expected += [("resolve_config", stage) for stage in STEP_STAGES]
+    # the alignment model is trained over the tower, then scores captions and the gate's check
+    expected += [("pretrain_vision", "alignment_model"), ("alignment_model", "caption")]
+    expected += [("alignment_model", "validate")]
     missing = [edge for edge in expected if edge not in edges]
     assert not missing, f"{missing} missing from {sorted(edges)}"
 

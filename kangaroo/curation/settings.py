@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from kangaroo.config_policy import OBJECT_STORE_ENV
 from kangaroo.settings_base import Section
 
 
@@ -82,6 +83,13 @@ class OpenAICaptionSettings(Section):
     image_size: int = 448  # frames sent as JPEG, long side 448 px (the paper's encoder resolution)
     merge_with_llm: bool = True  # video-level caption merged by the same server's LLM
 
+    @field_validator("api_key_env")
+    @classmethod
+    def not_an_object_store_credential(cls, name: str) -> str:
+        if name in OBJECT_STORE_ENV:
+            raise ValueError(f"{name} holds object-store credentials; the captioner never reads it")
+        return name
+
 
 class TransformersCaptionSettings(Section):
     """Any Hugging Face image-text-to-text model (hub id or local folder) plus an optional text LLM merger."""
@@ -93,6 +101,33 @@ class TransformersCaptionSettings(Section):
     image_size: int = 448
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "cpu"
+
+
+class AlignmentTrainSettings(Section):
+    """Locked-image tuning of a tiny SigLIP on the corpus's stills (kangaroo.curation.alignment.train)."""
+
+    seed: int = 0
+    max_images: int = Field(2000, ge=2)  # train stills read (~3 s) and embedded once by the locked tower
+    eval_images: int = Field(300, ge=0)
+    steps: int = Field(200, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(2e-3, gt=0)
+    text_width: int = Field(64, ge=8)
+    text_layers: int = Field(2, ge=1)
+    max_text_tokens: int = Field(24, ge=4)  # still and alt-text captions stay under ~20 tokens
+    # EDA-style text noise while training (alignment.train._noisy): trained on clean still captions only, the
+    # text tower read alt-text badly (clean rows below random other videos: 43%, 34% with this noise; 0.7%
+    # for precise captions of the same clips; 1,500-step tower)
+    word_dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class AlignmentSettings(Section):
+    """The CLIP-family model that scores caption-video alignment (stored per row, checked by the gate)."""
+
+    enabled: bool = True
+    model: str = ""  # hub id, local folder or s3:// prefix; "" = train a tiny one (AlignmentTrainSettings)
+    batch_size: int = Field(32, ge=1)
+    train: AlignmentTrainSettings = AlignmentTrainSettings()
 
 
 class CaptionSettings(Section):
@@ -108,3 +143,4 @@ class CaptionSettings(Section):
     duplicate_iou: float = Field(0.8, ge=0, le=1)
     openai: OpenAICaptionSettings = OpenAICaptionSettings()
     transformers: TransformersCaptionSettings = TransformersCaptionSettings()
+    alignment: AlignmentSettings = AlignmentSettings()

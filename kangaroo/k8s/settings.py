@@ -30,8 +30,15 @@ class ClusterSettings(Section):
     # One place for the image tag (Dockerfile, pipeline, manifests); pinned, never `latest`.
     image: str = "ghcr.io/kangaroo-flow/kangaroo:0.1.0"
     namespace: str = "kangaroo"
-    service_account: str = "kangaroo-pipeline-runner"
-    minio_secret: str = "kangaroo-minio"
+    service_account: str = "kangaroo-pipeline-runner"  # every KFP task of a run: reads the params ConfigMap
+    # Trusted steps and PyTorchJobs: a MinIO user limited to the bucket (never the root account).
+    minio_secret: str = "kangaroo-minio-pipeline"
+    # Steps that decode uploads: a MinIO user that reads raw/ and writes curated/ only (same Secret keys).
+    curation_minio_secret: str = "kangaroo-minio-curation"
+    # The account allowed to create TrainJobs/PyTorchJobs; its token Secret is mounted into the launcher only.
+    trainer_service_account: str = "kangaroo-trainer"
+    trainer_token_secret: str = "kangaroo-trainer-token"
+    trainer_token_mount: str = "/var/run/secrets/kangaroo/trainer"
     # Secret key -> environment variable the storage module and DVC read.
     minio_secret_env: dict[str, str] = {
         "accesskey": "AWS_ACCESS_KEY_ID",

@@ -39,3 +39,34 @@ class QualitySettings(Section):
     max_bad_row_fraction: float = 0.001
     # Offending rows listed per failed expectation in summary.md and index.html.
     worst_offenders: int = 10
+    # Caption language: lingua picks among `language_candidates`; a caption passes when the language is one of
+    # `languages` or undetermined (lingua not confident: short alt-text). Candidates must include `languages`.
+    languages: tuple[str, ...] = ("en",)
+    language_candidates: tuple[str, ...] = (
+        "en", "de", "fr", "es", "it", "pt", "nl", "la", "pl", "sv", "da", "tr", "id", "vi",
+    )  # fmt: skip
+    language_min_relative_distance: float = 0.1
+    # Filler text a captioner or a placeholder left behind (whole-caption regex search, case-insensitive).
+    filler_patterns: tuple[str, ...] = (
+        r"(?i)\blorem ipsum\b",
+        r"(?i)\bdolor sit amet\b",
+        r"(?i)\bconsectetur adipiscing\b",
+        r"(?i)\b(?:insert|add) (?:a )?caption\b",
+        r"(?i)\bcaption (?:goes )?here\b",
+    )
+    # Keyboard mash: share of a caption's 3+ letter words with no vowel or a run of neighbouring keys.
+    max_gibberish_word_fraction: float = 0.3
+    # Caption-video alignment: a row fails when its caption scores lower against its own video than against
+    # `alignment_others` random other videos on average (kangaroo.quality.alignment).
+    alignment_others: int = 8
+    alignment_seed: int = 0
+    # Rows the alignment check may fail before the gate fails: the alignment model's own error on clean rows
+    # sits here, not in max_bad_row_fraction (text rules have no model error). Tiny SigLIP on the sample
+    # corpus with precise captions: 0.7% of clean rows; 11% with 20% of captions shuffled between videos
+    # (55% of the shuffled rows caught, the 10 worst rows all shuffled).
+    max_misaligned_fraction: float = 0.05
+    # Report: frame strips of this many videos per rejection reason, kept videos and worst-aligned rows.
+    strip_videos_per_reason: int = 3
+    strip_kept_videos: int = 6
+    strip_worst_aligned: int = 10
+    strip_frames: int = 4

@@ -20,6 +20,7 @@ from typing import Any
 
 from kangaroo.config import Params, write_resolved_params
 from kangaroo.k8s.launch_command import torchrun_command, train_arguments
+from kangaroo.train.checkpointing import prune_old_runs
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ def run_stage(
         else None
     )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if checkpoint_dir is not None and not under_launcher:
+        prune_old_runs(
+            checkpoint_dir.parent,
+            checkpoint_dir,
+            params.train.checkpoint_keep_runs,
+            params.train.checkpoint_prune_after_h * 3600,
+        )
     if cluster_job or (num_nodes > 1 and not under_launcher):
         # Trainer v2 runs the same `kangaroo train` under torchrun in each node of a TrainJob.
         from kangaroo.k8s.multinode import run_stage_as_cluster_job

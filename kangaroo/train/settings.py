@@ -151,6 +151,10 @@ class TrainSettings(Section):
     log_every: int = Field(1, ge=1)  # optimizer steps between metrics.jsonl rows (DVC plots read it)
     deterministic: bool = True  # torch deterministic algorithms: resume reproduces the loss sequence
     torch_threads: int = Field(0, ge=0)  # intra-op threads per rank; 0 = torch's default
+    # Retention on the checkpoint volume (kangaroo.train.checkpointing.prune_old_runs): run folders kept per
+    # stage, the current one included (0 = keep all); folders active more recently are never deleted.
+    checkpoint_keep_runs: int = Field(3, ge=0)
+    checkpoint_prune_after_h: float = Field(24.0, ge=0)
     # Memory planner: the node shape the paper profile plans for, and the accelerator memory per GPU.
     plan_gpus_per_node: int = Field(8, ge=1)
     plan_num_nodes: int = Field(1, ge=1)
