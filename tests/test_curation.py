@@ -39,8 +39,8 @@ PLANTED_BAD = BAD_KINDS  # every kind of bad input the sample corpus plants
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
-    # Shapes at 0.12 of the short side, as this corpus was tuned with: at the tiny profile's 0.2, rapidocr reads
-    # a big shape on a textured 640x480 clip as text now and then (2 of 22 good clips with seed 3).
+    # Shapes at 0.12 of the short side, as this corpus was tuned with: at the tiny profile's 0.2, rapidocr
+    # reads a big shape on a textured 640x480 clip as text now and then (2 of 22 good clips with seed 3).
     settings = SynthSettings(
         seed=3,
         num_videos=NUM_VIDEOS,
