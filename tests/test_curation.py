@@ -39,7 +39,17 @@ PLANTED_BAD = BAD_KINDS  # every kind of bad input the sample corpus plants
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
-    write_corpus(out, SynthSettings(seed=3, num_videos=NUM_VIDEOS, num_images=4, long_video_seconds=30.0))
+    write_corpus(
+        out,
+        SynthSettings(
+            seed=3,
+            num_videos=NUM_VIDEOS,
+            num_images=4,
+            long_video_seconds=30.0,
+            num_motion_clips=0,
+            shape_radius_fraction=0.12,
+        ),
+    )
     return out
 
 

@@ -37,7 +37,19 @@ RESUME_EVERY = 2  # checkpoint interval of the kill-and-resume run
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train_corpus")
     # 64 stills fill the 1024-token rows of the tiny stage 1 (8 would leave rows mostly padding)
-    write_corpus(out, SynthSettings(seed=3, num_videos=16, num_images=64, long_video_seconds=20.0, workers=2))
+    write_corpus(
+        out,
+        SynthSettings(
+            seed=3,
+            num_videos=16,
+            num_images=64,
+            long_video_seconds=20.0,
+            workers=2,
+            num_motion_clips=0,
+            shape_radius_fraction=0.12,
+            image_shape_weights=[1, 1, 1, 1],
+        ),
+    )
     return out
 
 
