@@ -13,7 +13,13 @@ NUM_VIDEOS = 60
 
 
 def timed_run(workers: int) -> float:
-    settings = SynthSettings(num_videos=NUM_VIDEOS, num_images=4, long_video_seconds=60.0, workers=workers)
+    settings = SynthSettings(
+        num_videos=NUM_VIDEOS,
+        num_images=4,
+        long_video_seconds=60.0,
+        workers=workers,
+        num_motion_clips=0,
+    )
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         write_corpus(out, settings)

@@ -31,7 +31,17 @@ STEPS = 30
 
 def ensure_corpus() -> Path:
     if not (CORPUS / "questions.jsonl").is_file():
-        write_corpus(CORPUS, SynthSettings(seed=11, num_videos=60, num_images=8, long_video_seconds=30.0))
+        write_corpus(
+            CORPUS,
+            SynthSettings(
+                seed=11,
+                num_videos=60,
+                num_images=8,
+                long_video_seconds=30.0,
+                num_motion_clips=0,
+                shape_radius_fraction=0.12,
+            ),
+        )
     return CORPUS
 
 

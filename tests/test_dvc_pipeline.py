@@ -68,7 +68,8 @@ def small_run(params: dict) -> dict:
         "num_motion_clips": 4,
         "workers": 1,
     }
-    tiny["quality"].update(min_rows=2, min_kept_fraction=0.05)
+    # a dozen clips keep ~2 and reject a third as planted-unreadable: the gate still runs every check
+    tiny["quality"].update(min_rows=2, min_kept_fraction=0.05, max_decode_error_fraction=0.5)
     tiny["train"]["vision_pretrain"].update(steps=2, batch_size=8, eval_images=8)
     for stage in tiny["train"]["stages"].values():
         stage.update(max_steps=2, checkpoint_every=0, max_frames=min(stage["max_frames"], 4))

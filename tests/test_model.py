@@ -25,7 +25,7 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 def profile_settings(profile: str) -> ModelSettings:
     """Only the `model:` block of params.yaml, so other blocks' state does not matter here."""
     tree = resolve_profile(read_params_tree(PARAMS), profile, str(PARAMS))
-    return ModelSettings.model_validate(tree["model"])
+    return ModelSettings.model_validate(tree.get("model", {}))  # a profile without one keeps the defaults
 
 
 def clip(num_frames: int, size: int = 64, seed: int = 0, fps: float = 2.0) -> dict:

@@ -197,6 +197,8 @@ def test_build_from_pretrained_vision_and_llm_folders(tmp_path):
         llm_model=str(tmp_path / "llm"),
         vision=VisionSettings(model_type="eva_vision", **TINY_EVA),
         llm=LLMSettings(hidden_size=32),
+        patchify_spatial=2,
+        visual_feature_standardization="none",
     )
     model, processor = build_model_and_processor(settings)
     assert isinstance(model.vision_tower, EvaVisionModel)

@@ -28,6 +28,7 @@ SETTINGS = QualitySettings(
     min_rows=20,
     max_decode_error_fraction=0.2,
     max_caption_failure_fraction=0.05,
+    max_bad_row_fraction=0.0,
 )
 NUM_VIDEOS = 40
 SHAPES = ("circle", "square", "triangle", "star", "hexagon")

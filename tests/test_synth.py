@@ -21,7 +21,15 @@ from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES
 
 NUM_VIDEOS = 30
 SEED = 7
-OVERRIDES = {"long_video_seconds": 30.0, "num_images": 8, "num_motion_clips": 0, "workers": 2}
+# motion clips, still-shape mix and shape size as these checks were written for (not the tiny profile's)
+OVERRIDES = {
+    "long_video_seconds": 30.0,
+    "num_images": 8,
+    "workers": 2,
+    "num_motion_clips": 0,
+    "shape_radius_fraction": 0.12,
+    "image_shape_weights": [1, 1, 1, 1],
+}
 BROKEN_KINDS = ("zero_byte", "truncated", "random_bytes", "audio_only")
 AFTER_EVENT = 0.06  # look at the first frame this long after an event: the change is on screen by then
 

@@ -28,7 +28,10 @@ def corpus(tmp_path_factory) -> Path:
     from kangaroo.synth.settings import SynthSettings
 
     out = tmp_path_factory.mktemp("images_corpus")
-    rows, questions = write_images(out, SynthSettings(seed=3, num_images=120))  # 2 ranks: >= 2 packed rows
+    rows, questions = write_images(
+        out,
+        SynthSettings(seed=3, num_images=120, shape_radius_fraction=0.12, image_shape_weights=[1, 1, 1, 1]),
+    )  # 2 ranks: >= 2 packed rows
     (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     # the tiny stage 1 aligns on the still questions
     (out / "image_questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))

@@ -44,7 +44,10 @@ def test_tag_vocabulary_keeps_frequent_terms_most_frequent_first():
 @pytest.fixture(scope="module")
 def stills(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stills")
-    rows, _ = write_images(out, SynthSettings(seed=5, num_images=1200))
+    rows, _ = write_images(
+        out,
+        SynthSettings(seed=5, num_images=1200, shape_radius_fraction=0.12, image_shape_weights=[1, 1, 1, 1]),
+    )
     with (out / "images.jsonl").open("w") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
     return out

@@ -198,6 +198,8 @@ def build_model_and_processor(
 ) -> tuple[KangarooForConditionalGeneration, KangarooProcessor]:
     """Model + processor for `settings` (see the module docstring for the three cases)."""
     meta = str(device) == "meta"
+    if meta:  # shapes and parameter counts only: the kernel changes neither, and flash-attn needs a GPU
+        settings = settings.model_copy(update={"attn_implementation": "sdpa"})
     use_pretrained = not meta
     # Meta builds never download: the tiny tokenizer stands in (only special-token ids are read from it;
     # the LLM vocabulary comes from `model.llm.vocab_size`).
