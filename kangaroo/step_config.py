@@ -38,7 +38,13 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "synth": ("synth",),
     "curate": ("curation", "video", "storage"),
     "caption": ("caption", "video", "storage"),
-    "alignment_model": ("caption.alignment", "model", "storage"),
+    "alignment_model": (
+        "caption.alignment",
+        "model.tiny_vocab_size",
+        "model.image_mean",
+        "model.image_std",
+        "storage",
+    ),
     "validate": ("quality", "caption.num_key_frames", "video", "storage"),  # video, storage: frame strips
     "version_dataset": ("storage",),
     "pretrain_vision": (

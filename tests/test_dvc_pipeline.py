@@ -22,8 +22,9 @@ from kangaroo.train.settings import STAGE_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 TRAIN_STAGES = [f"train@{name}" for name in STAGE_NAMES]
+# in the order `dvc repro` runs them: the alignment model needs the tower before captioning
 STEP_STAGES = [
-    "synth", "curate", "alignment_model", "caption", "validate", "pretrain_vision", *TRAIN_STAGES, "evaluate"
+    "synth", "curate", "pretrain_vision", "alignment_model", "caption", "validate", *TRAIN_STAGES, "evaluate"
 ]  # fmt: skip
 ALL_STAGES = ["resolve_config", *STEP_STAGES]
 
@@ -108,6 +109,7 @@ def test_every_stage_reads_only_its_resolved_config():
         "resolve_config",
         "synth",
         "curate",
+        "alignment_model",
         "caption",
         "validate",
         "pretrain_vision",

@@ -22,6 +22,8 @@ from kangaroo.quality.runner import run_quality_gate
 from kangaroo.synth.corpus import write_corpus
 from kangaroo.train.vision_tags import pretrain_vision_tower
 
+# A corpus, a tower and a SigLIP trained here: minutes on an idle machine, more when it is shared.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 OVERRIDES = [
     "synth.num_videos=48",
