@@ -40,7 +40,8 @@ COPY components ./components
 COPY pipelines ./pipelines
 # Editable, so the package sits in /app next to params.yaml and .dvc/config, which it reads at run time.
 RUN pip install -c requirements.lock -e . \
- && pip install --no-deps rapidocr-onnxruntime==1.4.4
+ && pip install --no-deps rapidocr-onnxruntime==1.4.4 \
+ && pip install --no-deps -c requirements.lock litdata
 COPY params.yaml dvc.yaml ./
 COPY .dvc/config .dvc/config
 

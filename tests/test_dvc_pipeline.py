@@ -27,6 +27,7 @@ ALL_STAGES = [
     "curate",
     "caption",
     "validate",
+    "pack",
     "pretrain_vision",
     *[f"train_{s}" for s in TRAIN_STAGES],
     "evaluate",
@@ -97,8 +98,9 @@ def test_dag_is_wired_like_the_pipeline(project_copy):
         for line in dot.splitlines()
         if "->" in line
     }
-    chain = ["synth", "curate", "caption", "validate", *[f"train_{s}" for s in TRAIN_STAGES], "evaluate"]
-    for upstream, downstream in [*zip(chain, chain[1:], strict=False), ("pretrain_vision", chain[4])]:
+    train = [f"train_{s}" for s in TRAIN_STAGES]
+    chain = ["synth", "curate", "caption", "validate", "pack", *train, "evaluate"]
+    for upstream, downstream in [*zip(chain, chain[1:], strict=False), ("pretrain_vision", chain[5])]:
         assert (upstream, downstream) in edges, f"{upstream} -> {downstream} missing from {sorted(edges)}"
     status = dvc("status", cwd=repo, env=env)
     assert all(f"{stage}:" in status for stage in ALL_STAGES)

@@ -103,7 +103,7 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
     train_tasks = {"train-stage", *(f"train-stage-{i}" for i in range(2, len(STAGE_NAMES) + 1))}
     expected = {"plan-shards", "curate-shard", "merge-curation", "caption-dataset", "quality-gate"}
-    expected |= {"version-dataset", "evaluate-model", "register-model"} | train_tasks
+    expected |= {"pack-data", "version-dataset", "evaluate-model", "register-model"} | train_tasks
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
     assert expected <= hits, expected - hits
     # ...and the run still says where its report, model and metrics are: where the first run wrote them.

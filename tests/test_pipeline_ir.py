@@ -39,6 +39,7 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         "merge-curation",
         "caption-dataset",
         "quality-gate",
+        "pack-data",
         "version-dataset",
         "evaluate-model",
         "register-model",
@@ -51,6 +52,12 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         assert previous in tasks[task]["dependentTasks"]
         init = tasks[task]["inputs"]["artifacts"]["init_model"]["taskOutputArtifact"]
         assert init == {"outputArtifactKey": "model", "producerTask": previous}
+    # the packed shards + index are what is versioned, and what every stage trains on
+    packed = tasks["version-dataset"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]
+    assert packed == {"outputArtifactKey": "packed", "producerTask": "pack-data"}
+    for task in train_tasks:
+        data = tasks[task]["inputs"]["artifacts"]["data"]["taskOutputArtifact"]
+        assert data == {"outputArtifactKey": "versioned", "producerTask": "version-dataset"}
     first_stage_inputs = tasks["train-stage"]["inputs"].get("artifacts", {})
     assert "init_model" not in first_stage_inputs
     # the first stage (fresh weights) takes the caption-tag pre-trained tower; later ones start from a model

@@ -21,7 +21,8 @@ STAGE = "image_text_pretrain"  # images only: the cheapest corpus to make
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def packed(tmp_path_factory) -> Path:
+    from kangaroo.packed.pack import pack_training_data
     from kangaroo.synth.images import write_images
     from kangaroo.synth.settings import SynthSettings
 
@@ -30,7 +31,9 @@ def corpus(tmp_path_factory) -> Path:
     (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     # the tiny stage 1 aligns on the still questions
     (out / "image_questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
-    return out
+    packed = tmp_path_factory.mktemp("packed")
+    pack_training_data(load_params(ROOT / "params.yaml", "tiny"), out, packed, show_progress=False)
+    return packed
 
 
 @pytest.fixture
@@ -54,14 +57,14 @@ def cluster_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_stage_trains_as_a_two_node_pytorchjob(corpus, cluster_run, tmp_path):
+def test_stage_trains_as_a_two_node_pytorchjob(packed, cluster_run, tmp_path):
     params, served, pvc = cluster_run
     out = tmp_path / "kfp_output"
     summary = run_stage_as_pytorchjob(
         params,
         STAGE,
         out,
-        corpus_dir=corpus,
+        data=packed,
         init_from="scratch",
         num_gpus=0,
         num_nodes=2,
@@ -77,7 +80,7 @@ def test_stage_trains_as_a_two_node_pytorchjob(corpus, cluster_run, tmp_path):
     (posted,) = [body for method, _, body in served.state.requests if method == "POST"]
     validate_pytorchjob(posted)
     run = pvc / STAGE / "runs" / posted["metadata"]["name"]
-    assert (run / "corpus" / "images.jsonl").is_file(), "a local corpus is staged on the shared volume"
+    assert (run / "data" / "samples.jsonl").is_file(), "local packed data is staged on the shared volume"
     assert load_params(run / "params.yaml", "tiny") == params, "replicas load exactly the step's params"
     # both replicas ran the one torchrun entry point, as a 2-node x 1-process launch
     assert served.state.commands[0] == served.state.commands[1]
