@@ -20,7 +20,7 @@ help:
 	@echo "make test   - install if needed, then run the test suite"
 	@echo "make bench  - benchmarks (ratios measured side by side)"
 	@echo "make lint   - ruff"
-	@echo "make compile - write build/kangaroo_pipeline.yaml"
+	@echo "make compile - write build/kangaroo_pipeline.yaml (+ .k8s.yaml: Pipeline/PipelineVersion for kubectl apply)"
 	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
 	@echo "make repro [STAGE=name] - run dvc.yaml stages (dvc repro) with the venv and caches set up"
 

@@ -1,4 +1,5 @@
-"""One curriculum stage: the same `kangaroo train` entry point in the pod, or as a PyTorchJob across nodes."""
+"""One curriculum stage: the same `kangaroo train` entry point in the pod, or as a TrainJob across nodes that
+this task (then on the CPU pool) launches and follows."""
 
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
@@ -23,13 +24,15 @@ def train_stage(
     metrics: Output[Metrics],
     init_model: Input[Model] | None = None,
     vision_tower: Input[Model] | None = None,
+    cluster_job: bool = False,
 ):
     """Train `stage` on packed data from `init_model` (None = fresh weights, or `resume_from` if set). The
     stage streams `data_uri` (an s3:// prefix of the same packed data) when set, else the versioned
-    artifact `data` (version-dataset's workspace); a stage not listed in
-    `stages` passes its input model through. A fresh model loads `vision_tower` (pre_train_vision_tower's
-    output) when that holds weights. Checkpoints go under `checkpoint_root` (a PVC on the cluster) so a
-    pre-empted pod resumes where it stopped."""
+    artifact `data` (version-dataset's workspace); a stage not listed in `stages` passes its input model
+    through. With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this
+    task only launches and follows it. A fresh model loads `vision_tower` (pre_train_vision_tower's output)
+    when that holds weights. Checkpoints go under `checkpoint_root` (a PVC on the cluster) so a pre-empted
+    pod resumes where it stopped."""
     import json
     from pathlib import Path
 
@@ -51,6 +54,7 @@ def train_stage(
         num_gpus=int(num_gpus),
         num_nodes=int(num_nodes),
         dataset_version=dataset_version,
+        cluster_job=bool(cluster_job),
     )
     for key in ("final_loss", "first_loss", "steps", "tokens", "padding_fraction", "wall_time_s"):
         if isinstance(summary.get(key), (int, float)):

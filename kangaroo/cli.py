@@ -7,8 +7,9 @@ import sys
 import typer
 
 from kangaroo.curation import cli as curation_cli
-from kangaroo.errors import KangarooError
+from kangaroo.errors import InfrastructureError, KangarooError
 from kangaroo.eval import cli as eval_cli
+from kangaroo.k8s import cli as k8s_cli
 from kangaroo.logs import setup_logging
 from kangaroo.model import cli as model_cli
 from kangaroo.quality import cli as quality_cli
@@ -16,6 +17,8 @@ from kangaroo.storage import cli as storage_cli
 from kangaroo.synth import cli as synth_cli
 from kangaroo.train import cli as train_cli
 from kangaroo.video import cli as video_cli
+
+EXIT_INFRASTRUCTURE = 75  # EX_TEMPFAIL
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -44,6 +47,7 @@ def _register_commands() -> None:
     app.command("pretrain-vision")(train_cli.pretrain_vision)
     app.command("train")(train_cli.train)
     app.command("plan-memory")(train_cli.plan_memory)
+    app.command("trainjob")(k8s_cli.trainjob)
     app.command("evaluate")(eval_cli.evaluate)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)
@@ -58,4 +62,5 @@ def main() -> None:
         app()
     except KangarooError as err:
         logging.getLogger("kangaroo").error("%s: %s", type(err).__name__, err)
-        sys.exit(2)
+        # EX_TEMPFAIL: storage/network/disk failed, retrying the step may succeed; 2: a bad input or setting
+        sys.exit(EXIT_INFRASTRUCTURE if isinstance(err, InfrastructureError) else 2)

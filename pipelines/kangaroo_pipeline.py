@@ -8,12 +8,15 @@ from components.curation import caption_dataset, curate_shard, merge_curation, p
 from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
 from components.packing import pack_data
+from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
 from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
+from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
+from kangaroo.k8s.trainjob import POD_ENV
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
 
 COMPILE_TIME_PARAMS = load_params(PROJECT_PARAMS)
@@ -54,7 +57,22 @@ def cpu_step(task: dsl.PipelineTask, cache: bool = True) -> dsl.PipelineTask:
 
 def gpu_step(task: dsl.PipelineTask, gpus) -> dsl.PipelineTask:
     place_on(with_minio_credentials(task), CLUSTER.gpu_pool, gpus=gpus)
+    # DataLoader workers and NCCL share tensors through /dev/shm, 64 MiB in a plain pod.
+    kubernetes.empty_dir_mount(
+        task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=SHM_SIZE
+    )
     # Pre-empted GPU nodes: retry, and the stage resumes from its checkpoint on the shared PVC.
+    return task.set_retry(num_retries=CLUSTER.retries, backoff_duration="60s", backoff_factor=2.0)
+
+
+def trainjob_launcher_step(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """A CPU task that submits and follows a TrainJob: no GPU request, the shared PVC (the job's files), and
+    its own pod's name/uid/namespace (downward API) for the job's ownerReference. A retry (the CPU node went
+    away) follows the job already running; a Failed job stays failed."""
+    cpu_step(task)
+    kubernetes.mount_pvc(task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount)
+    for field, variable in POD_ENV.items():
+        kubernetes.use_field_path_as_env(task, env_name=variable, field_path=f"metadata.{field}")
     return task.set_retry(num_retries=CLUSTER.retries, backoff_duration="60s", backoff_factor=2.0)
 
 
@@ -83,10 +101,11 @@ def kangaroo_pipeline(
     and questions.jsonl (image-text and instruction data). benchmark: evaluation spec, e.g.
     `sample:<corpus>` or `videomme:s3://...`. profile / params_yaml / overrides: the config (params.yaml's
     content at compile time by default). stages: curriculum stages to run (skipped ones pass their input
-    model through). resume_from: a model folder or s3:// URL to start the first stage from. num_gpus /
-    num_nodes: per training stage; more than one node runs the stage as a PyTorchJob. dvc_remote: DVC
-    remote for the dataset version ('' = `storage.dvc_remote` of the profile). packed_uri: an s3:// prefix
-    the packed training data is also uploaded to, and the stages stream from ('' = the versioned artifact).
+    model through on the CPU pool). resume_from: a model folder or s3:// URL to start the first stage from.
+    num_gpus / num_nodes: per training stage (GPUs per node); from `cluster.cluster_job_min_nodes` nodes (2)
+    a stage runs as a Kubeflow Trainer v2 TrainJob launched by a CPU task. dvc_remote: DVC remote for the
+    dataset version ('' = `storage.dvc_remote` of the profile). packed_uri: an s3:// prefix the packed
+    training data is also uploaded to, and the stages stream from ('' = the versioned artifact).
     """
     config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
@@ -99,6 +118,8 @@ def kangaroo_pipeline(
             shard = cpu_step(
                 curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
             ).set_display_name("curate shard")
+            # A shard fails only on infrastructure (store/disk down past its retry budget): retry it later.
+            shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
         captioned = cpu_step(caption_dataset(curated=merged.outputs["curated"], **config))
@@ -119,9 +140,12 @@ def kangaroo_pipeline(
             versioned = cpu_step(
                 version_dataset(dataset=packed.outputs["packed"], remote=dvc_remote, **config), cache=True
             ).set_display_name("version dataset")
-            previous = None
+            plan = cpu_step(plan_training(stages=stages, num_nodes=num_nodes, **config))
+            plan.set_display_name("plan stage placement")
+            model = None  # the previous stage's model: from whichever placement branch ran
             for stage in CURRICULUM:
-                task = train_stage(
+                placement = plan.outputs[stage]
+                stage_inputs = dict(
                     stage=stage,
                     stages=stages,
                     data=versioned.outputs["versioned"],
@@ -132,23 +156,34 @@ def kangaroo_pipeline(
                     num_gpus=num_gpus,
                     num_nodes=num_nodes,
                     **(
-                        {"init_model": previous.outputs["model"]}
-                        if previous is not None
+                        {"init_model": model}
+                        if model is not None
                         else {"vision_tower": tower.outputs["tower"]}
                     ),
                     **config,
                 )
-                gpu_step(task, gpus=num_gpus).set_display_name(stage)
-                kubernetes.mount_pvc(
-                    task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+                # Left out of `stages`: the input model passes through on the CPU pool, no GPU pod starts.
+                with dsl.If(placement == "skip", name=f"{stage}-skipped"):
+                    skipped = cpu_step(train_stage(**stage_inputs))
+                    skipped.set_display_name(f"{stage} (skipped)")
+                # Across nodes: a CPU task submits a TrainJob and follows it; the GPUs are the job's.
+                with dsl.Elif(placement == "cluster_job", name=f"{stage}-trainjob"):
+                    launched = trainjob_launcher_step(train_stage(cluster_job=True, **stage_inputs))
+                    launched.set_display_name(f"{stage} (TrainJob)")
+                with dsl.Else(name=f"{stage}-pod"):
+                    in_pod = gpu_step(train_stage(**stage_inputs), gpus=num_gpus).set_display_name(stage)
+                    kubernetes.mount_pvc(
+                        in_pod, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+                    )
+                model = dsl.OneOf(
+                    skipped.outputs["model"], launched.outputs["model"], in_pod.outputs["model"]
                 )
-                previous = task
             evaluation = gpu_step(
-                evaluate_model(model=previous.outputs["model"], benchmark=benchmark, **config), gpus=1
+                evaluate_model(model=model, benchmark=benchmark, **config), gpus=1
             ).set_display_name("evaluate")
             registered = cpu_step(
                 register_model(
-                    model=previous.outputs["model"],
+                    model=model,
                     accuracy=evaluation.outputs["Output"],
                     dataset_version=versioned.outputs["Output"],
                 )

@@ -77,7 +77,10 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
     from kfp import local
 
     from components.image import project_params_text
+    from pipelines import local_oneof
     from pipelines.kangaroo_pipeline import kangaroo_pipeline
+
+    local_oneof.install()  # each stage's model comes from whichever placement branch ran (dsl.OneOf)
 
     work = work.resolve()
     params = load_params(profile=profile, overrides=overrides)

@@ -5,7 +5,7 @@
         --profile paper --num-gpus 8
 
 The run goes to the namespace and service account of `cluster:` in params.yaml, where the manifests put
-the MinIO Secret, the checkpoint PVC and the RBAC for PyTorchJobs.
+the MinIO Secret, the checkpoint PVC and the RBAC for TrainJobs.
 """
 
 import argparse

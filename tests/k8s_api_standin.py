@@ -1,10 +1,13 @@
-"""A minimal Kubernetes API stand-in on 127.0.0.1 for the CustomObjects endpoints run_pytorchjob uses
-(create, get, delete of kubeflow.org/v1 pytorchjobs), reached through a real kubernetes.client.
+"""A minimal Kubernetes API stand-in on 127.0.0.1 for the endpoints the launchers use, reached through a real
+kubernetes.client: create/get/delete of trainer.kubeflow.org/v1alpha1 `trainjobs` and kubeflow.org/v1
+`pytorchjobs` with the API server's answers (201, 409 AlreadyExists on an existing name, 404 NotFound on a
+missing one, 400 on a kind/namespace that does not match the URL), and pods list + pod logs (`follow=true`
+streams until the pod's process exits).
 
-Two modes: scripted (GETs play back a list of operator statuses), or `LocalOperator`, which does what the
-training operator does for a created PyTorchJob: start every replica's container command as a local process
-with the rendezvous environment the operator injects, volumes mapped to local folders, and report
-Running / Succeeded / Failed from the processes' exit codes.
+Two modes: scripted (GETs play back a list of controller statuses), or `LocalOperator`, which does what the
+Trainer v2 controller (or the training operator) does for a created job: start every node's container command
+as a local process with the rendezvous environment it injects (PET_*), the runtime's env and volumes mapped
+to local folders, and report Complete / Failed (Succeeded for PyTorchJobs) from the processes' exit codes.
 """
 
 from __future__ import annotations
@@ -16,12 +19,26 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
+import yaml
 from kubernetes import client
 
-ITEM = re.compile(r"^/apis/kubeflow\.org/v1/namespaces/([^/]+)/pytorchjobs(?:/([^/?]+))?")
+ITEM = re.compile(
+    r"^/apis/(?P<group>kubeflow\.org/v1|trainer\.kubeflow\.org/v1alpha1)/namespaces/(?P<namespace>[^/]+)/"
+    r"(?P<plural>pytorchjobs|trainjobs)(?:/(?P<name>[^/?]+))?(?:\?.*)?$"
+)
+KINDS = {"pytorchjobs": "PyTorchJob", "trainjobs": "TrainJob"}
+PODS = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods(?:\?(?P<query>.*))?$")
+POD_LOG = re.compile(
+    r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<pod>[^/?]+)/log(?:\?(?P<query>.*))?$"
+)
+RUNTIME_FILE = (
+    Path(__file__).resolve().parents[1] / "manifests" / "base" / "trainer" / "clustertrainingruntime.yaml"
+)
 
 
 def condition(kind: str, reason: str = "", message: str = "") -> dict:
@@ -52,14 +69,24 @@ class ApiStandIn:
     def deleted(self, name: str) -> None:
         """Hook: a job was deleted."""
 
+    def pods(self, namespace: str, label_selector: str) -> list[dict]:
+        """Pods matching LABEL_SELECTOR (`key=value`); the scripted stand-in has none."""
+        return []
+
+    def pod_log_file(self, pod: str) -> tuple[Path, subprocess.Popen] | None:
+        return None
+
 
 class LocalOperator(ApiStandIn):
-    """Runs each replica of a created PyTorchJob as a local process, like the training operator would."""
+    """Runs each node of a created TrainJob (or replica of a PyTorchJob) as a local process, like the Trainer
+    v2 controller (training operator) would: the TrainJob's trainer.command with the runtime's container env
+    (manifests/base/trainer/), the trainer env, and the PET_* rendezvous env of Trainer's torch plugin."""
 
     def __init__(self, secrets: dict[str, dict[str, str]], mounts: dict[str, Path], log_dir: Path) -> None:
         super().__init__()
         self.secrets, self.mounts, self.log_dir = secrets, mounts, log_dir
-        self.pods: dict[str, list[tuple[str, subprocess.Popen]]] = {}
+        self.processes: dict[str, list[tuple[str, Path, subprocess.Popen]]] = {}  # job -> (pod, log, process)
+        self.kinds: dict[str, str] = {}
         self.commands: list[list[str]] = []
 
     def local_path(self, value: str) -> str:
@@ -70,62 +97,139 @@ class LocalOperator(ApiStandIn):
                 return str(local) + value[len(mount.rstrip("/")) :]
         return value
 
+    def env_of(self, items: list[dict]) -> dict[str, str]:
+        env = {}
+        for item in items:
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            env[item["name"]] = (
+                self.secrets[ref["name"]][ref["key"]] if ref else self.local_path(item["value"])
+            )
+        return env
+
     def created(self, job: dict) -> None:
         name = job["metadata"]["name"]
-        replicas = job["spec"]["pytorchReplicaSpecs"]
-        roles = ["Master"] * replicas["Master"]["replicas"] + ["Worker"] * replicas.get("Worker", {}).get(
-            "replicas", 0
-        )
+        self.kinds[name] = job["kind"]
         port = free_port()
-        pods = []
-        for rank, role in enumerate(roles):
-            (container,) = replicas[role]["template"]["spec"]["containers"]
-            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-            for item in container.get("env", []):
-                ref = item.get("valueFrom", {}).get("secretKeyRef")
-                env[item["name"]] = (
-                    self.secrets[ref["name"]][ref["key"]] if ref else self.local_path(item["value"])
+        base_env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        nodes = []  # (pod name, command, env)
+        if job["kind"] == "TrainJob":
+            runtime = yaml.safe_load(RUNTIME_FILE.read_text())
+            assert job["spec"]["runtimeRef"]["name"] == runtime["metadata"]["name"], "unknown runtime"
+            (replicated,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+            (runtime_container,) = replicated["template"]["spec"]["template"]["spec"]["containers"]
+            trainer = job["spec"]["trainer"]
+            for rank in range(trainer["numNodes"]):
+                env = {
+                    **base_env,
+                    **self.env_of(runtime_container.get("env", [])),
+                    **self.env_of(trainer.get("env", [])),
+                }
+                env.update(  # Trainer v2's torch plugin (PET_MASTER_ADDR: node 0's headless Service there)
+                    PET_NNODES=str(trainer["numNodes"]),
+                    PET_NPROC_PER_NODE=str(trainer["numProcPerNode"]),
+                    PET_NODE_RANK=str(rank),
+                    PET_MASTER_ADDR="127.0.0.1",
+                    PET_MASTER_PORT=str(port),
                 )
-            env.update(  # what the training operator sets in every replica (static rendezvous)
-                MASTER_ADDR="127.0.0.1",
-                MASTER_PORT=str(port),
-                WORLD_SIZE=str(len(roles)),
-                RANK=str(rank),
-                PET_MASTER_ADDR="127.0.0.1",
-                PET_MASTER_PORT=str(port),
-                PET_NNODES=str(len(roles)),
-                PET_NODE_RANK=str(rank),
-                PET_NPROC_PER_NODE=job["spec"]["nprocPerNode"],
-                PYTHONUNBUFFERED="1",
+                nodes.append((f"{name}-node-0-{rank}", trainer["command"], env))
+        else:
+            replicas = job["spec"]["pytorchReplicaSpecs"]
+            roles = ["Master"] * replicas["Master"]["replicas"] + ["Worker"] * replicas.get("Worker", {}).get(
+                "replicas", 0
             )
-            command = [self.local_path(part) for part in container["command"]]
-            self.commands.append(container["command"])
-            log = open(self.log_dir / f"{name}-{role.lower()}-{rank}.log", "w")  # noqa: SIM115 (lives with the pod)
-            pods.append((role, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)))
-        self.pods[name] = pods
+            for rank, role in enumerate(roles):
+                (container,) = replicas[role]["template"]["spec"]["containers"]
+                env = {**base_env, **self.env_of(container.get("env", []))}
+                env.update(  # what the training operator sets in every replica (static rendezvous)
+                    MASTER_ADDR="127.0.0.1",
+                    MASTER_PORT=str(port),
+                    WORLD_SIZE=str(len(roles)),
+                    RANK=str(rank),
+                    PET_MASTER_ADDR="127.0.0.1",
+                    PET_MASTER_PORT=str(port),
+                    PET_NNODES=str(len(roles)),
+                    PET_NODE_RANK=str(rank),
+                    PET_NPROC_PER_NODE=job["spec"]["nprocPerNode"],
+                )
+                nodes.append((f"{name}-{role.lower()}-{rank}", container["command"], env))
+        started = []
+        for pod, command, env in nodes:
+            self.commands.append(command)
+            log_path = self.log_dir / f"{pod}.log"
+            with open(log_path, "w") as log:
+                process = subprocess.Popen(
+                    [self.local_path(part) for part in command], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            started.append((pod, log_path, process))
+        self.processes[name] = started
 
     def status_of(self, name: str) -> dict:
-        pods = self.pods.get(name, [])
-        codes = [(role, process.poll()) for role, process in pods]
-        counts: dict[str, dict[str, int]] = {}
-        for role, code in codes:
-            key = "active" if code is None else "succeeded" if code == 0 else "failed"
-            counts.setdefault(role, {}).setdefault(key, 0)
-            counts[role][key] += 1
-        conditions = [condition("Created", "PyTorchJobCreated"), condition("Running", "PyTorchJobRunning")]
-        if any(code not in (None, 0) for _, code in codes):
-            conditions.append(condition("Failed", "PyTorchJobFailed", f"exit codes {[c for _, c in codes]}"))
-        elif codes and all(code == 0 for _, code in codes):
-            conditions.append(condition("Succeeded", "PyTorchJobSucceeded", "all replicas exited 0"))
-        return {"conditions": conditions, "replicaStatuses": counts}
+        codes = [process.poll() for _, _, process in self.processes.get(name, [])]
+        running = sum(code is None for code in codes)
+        succeeded = sum(code == 0 for code in codes)
+        failed = len(codes) - running - succeeded
+        if self.kinds.get(name) == "PyTorchJob":
+            counts: dict[str, dict[str, int]] = {}
+            for pod, _, process in self.processes.get(name, []):
+                role = "Master" if "-master-" in pod else "Worker"
+                code = process.poll()
+                key = "active" if code is None else "succeeded" if code == 0 else "failed"
+                counts.setdefault(role, {}).setdefault(key, 0)
+                counts[role][key] += 1
+            conditions = [
+                condition("Created", "PyTorchJobCreated"),
+                condition("Running", "PyTorchJobRunning"),
+            ]
+            if failed:
+                conditions.append(condition("Failed", "PyTorchJobFailed", f"exit codes {codes}"))
+            elif codes and succeeded == len(codes):
+                conditions.append(condition("Succeeded", "PyTorchJobSucceeded", "all replicas exited 0"))
+            return {"conditions": conditions, "replicaStatuses": counts}
+        conditions = []
+        if failed:
+            conditions.append(condition("Failed", "JobSetFailed", f"node exit codes {codes}"))
+        elif codes and succeeded == len(codes):
+            conditions.append(condition("Complete", "JobSetCompleted", "all nodes exited 0"))
+        node = {"name": "node", "active": 1 if running else 0, "ready": 1 if running else 0}
+        node.update(
+            succeeded=1 if codes and succeeded == len(codes) else 0, failed=1 if failed else 0, suspended=0
+        )
+        return {"conditions": conditions, "jobsStatus": [node]}
 
     def deleted(self, name: str) -> None:
-        for _, process in self.pods.pop(name, []):
+        for _, _, process in self.processes.pop(name, []):
             process.kill()
             process.wait()
 
+    def pods(self, namespace: str, label_selector: str) -> list[dict]:
+        key, _, value = label_selector.partition("=")
+        if key != "jobset.sigs.k8s.io/jobset-name":
+            return []
+        pods = []
+        for pod, _, process in self.processes.get(value, []):
+            code = process.poll()
+            phase = "Running" if code is None else "Succeeded" if code == 0 else "Failed"
+            pods.append(
+                {
+                    "metadata": {"name": pod, "namespace": namespace, "labels": {key: value}},
+                    "status": {"phase": phase},
+                }
+            )
+        return pods
+
+    def pod_log_file(self, pod: str) -> tuple[Path, subprocess.Popen] | None:
+        for started in self.processes.values():
+            for name, log_path, process in started:
+                if name == pod:
+                    return log_path, process
+        return None
+
     def stop(self) -> None:
-        for name in list(self.pods):
+        for name in list(self.processes):
             self.deleted(name)
 
 
@@ -161,8 +265,18 @@ def make_handler(state: ApiStandIn):
             match = ITEM.match(self.path)
             with state.lock:
                 state.requests.append(("POST", self.path, body))
-                if not match or match.group(2):
+                if not match or match["name"]:
                     return self.status(404, "NotFound", self.path)
+                if body.get("kind") != KINDS[match["plural"]] or body.get("apiVersion") != match["group"]:
+                    return self.status(
+                        400,
+                        "BadRequest",
+                        f"{body.get('apiVersion')} {body.get('kind')} posted to {self.path}",
+                    )
+                if body["metadata"].get("namespace", match["namespace"]) != match["namespace"]:
+                    return self.status(
+                        400, "BadRequest", "the namespace of the object does not match the request"
+                    )
                 name = body["metadata"]["name"]
                 if state.create_code != 201:
                     return self.status(state.create_code, "InternalError", "etcd unavailable")
@@ -170,32 +284,74 @@ def make_handler(state: ApiStandIn):
                     state.preexisting = False
                     state.jobs[name] = body
                 if name in state.jobs:
-                    return self.status(409, "AlreadyExists", f'pytorchjobs "{name}" already exists')
+                    return self.status(
+                        409,
+                        "AlreadyExists",
+                        f'{match["plural"]}.{match["group"].split("/")[0]} "{name}" already exists',
+                    )
                 if state.store:
                     state.jobs[name] = body
                     state.created(body)
             self.reply(201, body)
 
         def do_GET(self):
+            pods, pod_log = PODS.match(self.path), POD_LOG.match(self.path)
+            if pods:
+                selector = parse_qs(pods["query"] or "").get("labelSelector", [""])[0]
+                with state.lock:
+                    state.requests.append(("GET", self.path, None))
+                    items = state.pods(pods["namespace"], selector)
+                return self.reply(
+                    200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+                )
+            if pod_log:
+                return self.stream_log(pod_log)
             match = ITEM.match(self.path)
             with state.lock:
                 state.requests.append(("GET", self.path, None))
                 if state.get_errors:
                     state.get_errors -= 1
                     return self.status(503, "ServiceUnavailable", "apiserver restarting")
-                name = match.group(2) if match else None
+                name = match["name"] if match else None
                 job = state.jobs.get(name)
                 if job is None:
                     return self.status(404, "NotFound", f"{self.path} not found")
                 status = state.status_of(name)
             self.reply(200, {**job, "status": status})
 
+        def stream_log(self, match) -> None:
+            with state.lock:
+                state.requests.append(("GET", self.path, None))
+                found = state.pod_log_file(match["pod"])
+            if found is None:
+                return self.status(404, "NotFound", f'pods "{match["pod"]}" not found')
+            log_path, process = found
+            follow = parse_qs(match["query"] or "").get("follow", ["false"])[0].lower() == "true"  # ParseBool
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()  # HTTP/1.0, no length: the body ends when the connection closes
+            with open(log_path, "rb") as log:
+                while True:
+                    chunk = log.read(65536)
+                    if chunk:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                    elif not follow or process.poll() is not None:
+                        rest = log.read()
+                        if rest:
+                            self.wfile.write(rest)
+                        return
+                    else:
+                        time.sleep(0.05)
+
         def do_DELETE(self):
             match = ITEM.match(self.path)
             with state.lock:
                 state.requests.append(("DELETE", self.path, self.body()))
-                name = match.group(2)
-                state.jobs.pop(name, None)
+                name = match["name"] if match else None
+                if name not in state.jobs:
+                    return self.status(404, "NotFound", f"{self.path} not found")
+                state.jobs.pop(name)
                 state.deleted(name)
             self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 

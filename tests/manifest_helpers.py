@@ -59,4 +59,7 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
             specs.append((f"{kind}/{name}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
         elif kind == "Pod":
             specs.append((f"{kind}/{name}", doc["spec"]))
+        elif kind == "ClusterTrainingRuntime":  # the pods of every TrainJob that refers to it
+            for job in doc["spec"]["template"]["spec"]["replicatedJobs"]:
+                specs.append((f"{kind}/{name}/{job['name']}", job["template"]["spec"]["template"]["spec"]))
     return specs

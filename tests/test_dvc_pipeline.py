@@ -54,7 +54,7 @@ def project_copy(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     for name in ("params.yaml", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["synth"].update(num_videos=10, num_images=4, num_long_videos=0, workers=1)  # seconds, not minutes
+    params["synth"].update(num_videos=10, num_images=4, num_long_videos=0, num_motion_clips=0, workers=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,

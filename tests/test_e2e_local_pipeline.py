@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 OVERRIDES = [
     "synth.num_videos=24",
     "synth.num_images=40",
+    "synth.num_motion_clips=8",
     "eval.num_frames=4",
     "train.vision_pretrain.steps=20",
     "train.vision_pretrain.batch_size=8",  # 30 train stills
@@ -69,31 +70,55 @@ def test_quality_report_is_published(first_run):
     assert "PASS" in Path(outputs["quality summary"]).read_text().upper()
 
 
-def test_registered_model_loads_and_answers(first_run):
-    _, outputs = first_run
+def test_registered_model_loads_and_carries_its_lineage(first_run):
+    """The registry's card names the dataset version the run pushed with DVC, the evaluation's accuracy and
+    the hash of the weights it copied."""
+    import hashlib
+
+    import yaml
     from transformers import AutoModelForCausalLM
 
     from kangaroo.model import register_auto_classes
+    from kangaroo.model.registry import CARD_FILE
 
+    work, outputs = first_run
     register_auto_classes()
     model_dir = Path(outputs["model"])
-    card = (
-        json.loads((model_dir / "model_card.json").read_text())
-        if (model_dir / "model_card.json").exists()
-        else {}
-    )
+    card = json.loads((model_dir / CARD_FILE).read_text())
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert type(model).__name__ == "KangarooForConditionalGeneration"
-    assert card == {} or "dataset_version" in card
+    run_dir = latest_run_dir(work / "pipeline_root")
+    (dvc_file,) = (run_dir / "version-dataset").rglob("dataset.dvc")
+    pushed = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+    assert card["dataset_version"] == pushed and pushed.endswith(".dir")
+    metrics = json.loads(Path(outputs["evaluation metrics"]).read_text())
+    assert card["accuracy"] == metrics["accuracy"]
+    weights = (model_dir / "model.safetensors").read_bytes()
+    assert card["sha256:model.safetensors"] == hashlib.sha256(weights).hexdigest()
 
 
-def test_evaluation_metrics_are_written(first_run):
+def test_evaluation_metrics_agree_with_the_predictions(first_run):
+    """metrics.json is recomputed from predictions.jsonl: the headline (likelihood) accuracy, chance, the
+    per-category counts, and the temporal controls the tiny profile turns on."""
     _, outputs = first_run
     metrics = json.loads(Path(outputs["evaluation metrics"]).read_text())
-    assert {"accuracy", "chance", "per_category", "num_questions"} <= set(metrics)
-    assert metrics["num_questions"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
-    predictions = Path(outputs["predictions"]).read_text().splitlines()
-    assert len(predictions) == metrics["num_questions"]
+    rows = [json.loads(line) for line in Path(outputs["predictions"]).read_text().splitlines()]
+    assert len(rows) == metrics["num_questions"] > 0
+    hits = [row["likelihood"]["prediction"] == row["target"] for row in rows]
+    assert metrics["headline_mode"] == "likelihood"
+    assert metrics["accuracy"] == pytest.approx(sum(hits) / len(rows))
+    assert metrics["chance"] == pytest.approx(sum(1 / len(row["options"]) for row in rows) / len(rows))
+    for category, entry in metrics["per_category"].items():
+        members = [hit for hit, row in zip(hits, rows, strict=True) if row["category"] == category]
+        assert entry["num_questions"] == len(members)
+        assert entry["accuracy"] == pytest.approx(sum(members) / len(members))
+    controls = metrics["temporal_controls"]
+    assert set(controls) == {"shuffled_frames", "constant_timestamps"}
+    for block in controls.values():
+        assert block["num_questions"] == len(rows)
+        assert {name: e["num_questions"] for name, e in block["per_category"].items()} == {
+            name: e["num_questions"] for name, e in metrics["per_category"].items()
+        }
 
 
 def test_second_run_is_served_from_the_cache(first_run, caplog):
@@ -101,9 +126,10 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     with caplog.at_level(logging.INFO):
         outputs = run_local(work, "tiny", OVERRIDES)
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
-    train_tasks = {"train-stage", *(f"train-stage-{i}" for i in range(2, len(STAGE_NAMES) + 1))}
     expected = {"plan-shards", "curate-shard", "merge-curation", "caption-dataset", "quality-gate"}
-    expected |= {"pack-data", "version-dataset", "evaluate-model", "register-model"} | train_tasks
+    expected |= {"pack-data", "version-dataset", "plan-training", "evaluate-model", "register-model"}
+    # one train-stage task per stage ran (its in-pod placement branch), each from the cache
+    assert len({hit for hit in hits if hit.startswith("train-stage")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
     assert expected <= hits, expected - hits
     # ...and the run still says where its report, model and metrics are: where the first run wrote them.

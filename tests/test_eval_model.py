@@ -42,7 +42,13 @@ def corpus(tmp_path_factory, params):
 
     # Half the clips held out and two long clips, so one long clip (timestamp probes) lands in eval.
     settings = params.synth.model_copy(
-        update={"num_videos": 24, "eval_fraction": 0.5, "num_long_videos": 2, "long_video_seconds": 150.0}
+        update={
+            "num_videos": 24,
+            "eval_fraction": 0.5,
+            "num_long_videos": 2,
+            "long_video_seconds": 150.0,
+            "num_motion_clips": 0,
+        }
     )
     out = tmp_path_factory.mktemp("sample")
     write_corpus(out, settings)

@@ -138,6 +138,16 @@ def test_gpu_limits_only_where_gpus_are_requested(rendered, cluster):
                 {key: value for key, value in t.items() if value is not None}
                 for t in spec.get("tolerations", [])
             ]
+            if name.startswith("ClusterTrainingRuntime/"):
+                # TrainJob nodes: each TrainJob sets its GPU count; the runtime places them on the GPU pool
+                assert not any(gpus), f"{name}: GPU counts belong to the TrainJob (resourcesPerNode)"
+                if overlay == "gpu":
+                    assert spec["nodeSelector"] == gpu_pool.node_selector, name
+                    assert all(taint in tolerations for taint in taints), name
+                    assert spec.get("priorityClassName"), name
+                else:
+                    assert not spec.get("nodeSelector") and not tolerations, name
+                continue
             if any(gpus):
                 seen_gpu_workloads.append((overlay, name))
                 assert overlay == "gpu", f"{overlay}: {name} asks for GPUs on a CPU-only cluster"
@@ -223,6 +233,60 @@ def test_rbac_is_least_privilege(rendered, overlay, cluster):
     assert {e[3] for e in granted if e[1] == "secrets"} == {(cluster.minio_secret,)}
     assert verbs_on("", "pods/log") == {"get"}
     assert not any(verb in {"create", "update", "patch", "delete"} for verb in verbs_on("", "pods"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trainjob_launcher_rbac_is_namespaced_least_privilege(rendered, overlay, cluster):
+    docs = objects(rendered[overlay])
+    role = by_kind(docs, "Role")["kangaroo-trainjob-launcher"]
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        *(
+            ("trainer.kubeflow.org", "trainjobs", verb)
+            for verb in ("create", "get", "list", "watch", "delete")
+        ),
+        ("trainer.kubeflow.org", "trainjobs/status", "get"),
+        *(("", "pods", verb) for verb in ("get", "list", "watch")),
+        ("", "pods/log", "get"),
+    }, "no update/patch, nothing on runtimes, nothing cluster-wide"
+    assert role["metadata"]["namespace"] == cluster.namespace
+    binding = by_kind(docs, "RoleBinding")["kangaroo-trainjob-launcher"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": cluster.service_account, "namespace": cluster.namespace}
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trainer_runtime_validates_against_the_pinned_crd(rendered, overlay, cluster):
+    """kubernetes-validate skips custom kinds: the rendered ClusterTrainingRuntime is checked against Trainer
+    v2's CRD (strict) and its pod template against core/v1."""
+    from kangaroo.k8s.crd_schema import validate_cluster_training_runtime
+
+    (runtime,) = by_kind(objects(rendered[overlay]), "ClusterTrainingRuntime").values()
+    validate_cluster_training_runtime(runtime, TARGET_KUBERNETES)
+    assert runtime["metadata"]["name"] == cluster.trainjob_runtime
+    # every object kubernetes-validate cannot check (a non-Kubernetes API group) is one checked here
+    builtin = (
+        "v1",
+        "apps/",
+        "batch/",
+        "rbac.authorization.k8s.io/",
+        "networking.k8s.io/",
+        "scheduling.k8s.io/",
+    )
+    custom = {doc["kind"] for doc in objects(rendered[overlay]) if not doc["apiVersion"].startswith(builtin)}
+    assert custom == {"ClusterTrainingRuntime"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from kangaroo.config import load_params
+from kangaroo.k8s.cluster_job import job_name
 from kangaroo.k8s.crd_schema import CRD_FILE, PyTorchJobSchemaError, crd_schema, validate_pytorchjob
 from kangaroo.k8s.errors import PyTorchJobError
 from kangaroo.k8s.launch_command import TRAIN_ENTRY_POINT, torchrun_command, train_arguments
-from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name
+from kangaroo.k8s.pytorchjob import build_pytorchjob
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = "long_video_tuning"

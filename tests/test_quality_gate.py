@@ -26,6 +26,8 @@ SETTINGS = QualitySettings(
     min_kept_fraction=0.3,
     max_kept_fraction=0.95,
     min_rows=20,
+    max_decode_error_fraction=0.2,
+    max_caption_failure_fraction=0.05,
 )
 NUM_VIDEOS = 40
 SHAPES = ("circle", "square", "triangle", "star", "hexagon")
@@ -149,6 +151,9 @@ CORRUPTIONS = {
     "kept_fraction_low": (ROWS, ledger_for(ROWS, rejected=200), {"kept_fraction"}, []),
     "kept_fraction_high": (ROWS, ledger_for(ROWS, rejected=0), {"kept_fraction"}, []),
     "row_count": (ROWS[:10], ledger_for(ROWS[:10], rejected=4), {"row_count"}, []),
+    # 12 of 52 inputs unreadable (23%): a store outage recorded as content would look like this
+    "decode_error_share": (ROWS, [{**r, "reason": "decode_error"} if r["status"] == "rejected" else r
+                                  for r in ledger_for(ROWS, rejected=12)], {"decode_error_fraction"}, []),
 }  # fmt: skip
 
 
@@ -240,3 +245,16 @@ def test_corrupted_dataset_fails_on_the_right_check(failure, tmp_path):
             p.read_text() for p in gate.docs_site_index.parent.glob("validations/**/*.html")
         )
         assert all(row_id in docs_pages for row_id in offending_ids)
+
+
+def test_caption_failure_share_fails_the_gate(tmp_path):
+    """3 of 40 kept videos not captioned (7.5% > 5%): the captioner was down, the gate says so."""
+    folder = write_dataset(tmp_path / "dataset", ROWS[3:], ledger_for(ROWS, rejected=12))
+    failures = [{"video": r["video"], "key": r["key"], "error": "HTTP 503"} for r in ROWS[:3]]
+    (folder / "caption_failures.jsonl").write_text("".join(json.dumps(f) + "\n" for f in failures))
+    gate = run_quality_gate(folder, tmp_path / "report", SETTINGS)
+    assert gate.failed_expectations == ["caption_failure_fraction"]
+    statistics = json.loads(gate.json_path.read_text())["statistics"]
+    assert statistics["caption_failure_fraction"] == pytest.approx(3 / 40)
+    (folder / "caption_failures.jsonl").write_text(json.dumps(failures[0]) + "\n")  # 1 of 38: 2.6%
+    assert run_quality_gate(folder, tmp_path / "report2", SETTINGS).success

@@ -364,7 +364,14 @@ def test_too_few_videos_for_the_planted_kinds_is_a_clear_error():
 def test_cli_writes_a_corpus_from_params_yaml(tmp_path, project_root):
     kangaroo = Path(sys.executable).parent / "kangaroo"
     command = [str(kangaroo), "synth", "--out", str(tmp_path), "--num-videos", "12", "--seed", "3"]
-    command += ["--set", "synth.long_video_seconds=4", "--set", "synth.num_images=2"]
+    command += [
+        "--set",
+        "synth.long_video_seconds=4",
+        "--set",
+        "synth.num_images=2",
+        "--set",
+        "synth.num_motion_clips=2",
+    ]
     subprocess.run(command, check=True, cwd=project_root, timeout=120)
     rows = read_jsonl(tmp_path / "ground_truth.jsonl")
     assert len(rows) == 12 == len(list((tmp_path / "videos").iterdir()))
@@ -424,3 +431,39 @@ def test_shown_image_distractors_need_binding(tmp_path):
         assert set(q["options"]) == shown and answer in shown and len(shown) == 4
         asked[key] += 1
     assert asked["color"] == asked["shape"] == 48
+
+
+def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_path):
+    """Decoded at 1 fps like training and evaluation: the moving shape's colour is at its start centre on the
+    move's second and at its end centre two seconds later; each timestamp question's answer is the event at
+    the second it names, and the order question's answer is the first event."""
+    from kangaroo.synth.describe import event_phrase
+    from kangaroo.synth.motion import MOVE_SECONDS, plan_motion_clips
+    from kangaroo.video import open_video
+
+    settings = SynthSettings(num_videos=20, num_images=2, num_motion_clips=6, num_long_videos=0, workers=1)
+    write_corpus(tmp_path, settings)
+    truth = {r["clip_id"]: r for r in read_jsonl(tmp_path / "motion_truth.jsonl")}
+    plans = {p.clip_id: p for p in plan_motion_clips(settings)}
+    assert set(truth) == set(plans) and {r["split"] for r in truth.values()} == {"train", "eval"}
+    for clip_id, row in truth.items():
+        with open_video(tmp_path / row["video"]) as reader:
+            frames = reader.sample_fps(1.0, 16)
+        assert frames.timestamps.tolist() == [float(t) for t in range(8)]
+        (move,) = [e for e in row["events"] if e["type"] == "move"]
+        rgb = COLORS[move["color"]]
+        start, end = frames.frames[int(move["t"])], frames.frames[int(move["t"]) + MOVE_SECONDS]
+        for picture, x, y in ((start, move["x"], move["y"]), (end, move["x_end"], move["y_end"])):
+            pixel = picture[int(y * row["height"]), int(x * row["width"])].astype(int)
+            assert np.abs(pixel - rgb).max() < 40, (clip_id, move)
+        phrases = {int(e.t): event_phrase(e) for e in plans[clip_id].events}
+        for q in read_jsonl(tmp_path / "questions.jsonl"):
+            if q["clip_id"] != clip_id:
+                continue
+            answer = q["options"]["ABCD".index(q["answer"])]
+            if q["category"] == "timestamp":
+                assert answer == phrases[int(q["question"][-3:-1])]
+            elif q["category"] == "order":
+                assert answer == phrases[min(phrases)]
+            elif q["category"] == "direction":
+                assert answer == move["direction"]

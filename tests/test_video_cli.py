@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+import pytest
 from typer.testing import CliRunner
+from video_helpers import Reference, write_matroska_without_seek_index
 
 from kangaroo.cli import app
 from kangaroo.video import VideoError
@@ -46,3 +49,18 @@ def test_frames_command_reports_a_broken_file(tmp_path):
     assert isinstance(result.exception, VideoError)  # kangaroo.cli.main turns it into one line and exit 2
     assert "broken.mp4" in str(result.exception) and result.exception.cause == "corrupt"
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_frames_command_reads_a_matroska_file_without_a_seek_index(tmp_path):
+    """No Cues and no keyframe flags: FFmpeg refuses even seek(0) (EPERM), yet the file decodes front to
+    back. The reader falls back to the exact sequential path instead of calling the file undecodable."""
+    clip = write_matroska_without_seek_index(tmp_path / "stream.mkv", 147)
+    with av.open(str(clip)) as container, pytest.raises(av.FFmpegError):
+        container.seek(0)
+    assert len(Reference(clip, keep=())) == 147
+    result = _kangaroo("frames", str(clip), "--num-frames", "8", "--out", str(tmp_path / "frames.npz"))
+    assert result.exit_code == 0, result.output
+    data = np.load(tmp_path / "frames.npz")
+    assert data["indices"].tolist() == [9, 27, 45, 64, 82, 101, 119, 137]
+    assert [read_frame_index(frame) for frame in data["frames"]] == data["indices"].tolist()
+    np.testing.assert_allclose(data["timestamps"], data["indices"] / 25.0)

@@ -42,3 +42,38 @@ def reference_frames(
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+class _Pipe:
+    """A write-only, non-seekable file object: what FFmpeg sees when a recorder streams to a pipe."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, data: bytes) -> int:
+        return self.handle.write(data)
+
+    def seekable(self) -> bool:
+        return False
+
+
+def write_matroska_without_seek_index(path: Path, num_frames: int, fps: int = 25) -> Path:
+    """An index-coded H.264 Matroska file without any seek index, as a streaming remuxer writes one: muxed to
+    a pipe (so no Cues) from packets that carry no keyframe flag (so demuxing builds no index either).
+    FFmpeg decodes it front to back; it refuses every seek, even to 0 ("Operation not permitted")."""
+    from kangaroo.video.synthetic import index_frame
+
+    with path.open("wb") as handle, av.open(_Pipe(handle), "w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 192, 128, "yuv420p"
+        stream.options = {"x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=2"}
+
+        def mux(packets) -> None:
+            for packet in packets:
+                packet.is_keyframe = False
+                container.mux(packet)
+
+        for index in range(num_frames):
+            mux(stream.encode(av.VideoFrame.from_ndarray(index_frame(index, 192, 128), format="rgb24")))
+        mux(stream.encode(None))
+    return path

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from kangaroo.config import Params
 from kangaroo.curation.filters import Filter, VideoInfo, build_filters
-from kangaroo.curation.ledger import DECODE_ERROR, KEPT, REJECTED, TIMEOUT, LedgerRow
+from kangaroo.curation.ledger import DECODE_ERROR, KEPT, REJECTED, RESOURCE_LIMIT, TIMEOUT, LedgerRow
 from kangaroo.curation.manifest import is_s3
 from kangaroo.curation.plan import FramePlan
+from kangaroo.errors import InfrastructureError
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,14 @@ def _row(task, status, reason, scores, info: VideoInfo | None, error=None) -> Le
 
 def _reason(err) -> str:
     # The video module's own decode deadline (video.decode_timeout_s) is a timeout too.
-    return TIMEOUT if getattr(err, "cause", "") == "timeout" else DECODE_ERROR
+    cause = getattr(err, "cause", "")
+    return {"timeout": TIMEOUT, "resource_limit": RESOURCE_LIMIT}.get(cause, DECODE_ERROR)
 
 
 def judge(reader, task: VideoTask, filters: list[Filter]) -> LedgerRow:
     """Run `filters` in order on an open VideoReader; stop at the first rejection (later scores null)."""
     from kangaroo.video import VideoError
+    from kangaroo.video.errors import OutOfMemoryError
 
     info = VideoInfo(
         video=task.video,
@@ -81,6 +84,8 @@ def judge(reader, task: VideoTask, filters: list[Filter]) -> LedgerRow:
                 plan = FramePlan.build(filters, info, reader.timestamps, task.every_frame)
                 try:
                     decoded = plan.decode(reader, info)
+                except OutOfMemoryError:
+                    raise  # evaluate_video hands it to the pool
                 except VideoError as err:
                     return _rejected(task, _reason(err), scores, info, str(err))
             frames = plan.frames_for(filter_, decoded)
@@ -92,29 +97,43 @@ def judge(reader, task: VideoTask, filters: list[Filter]) -> LedgerRow:
 
 
 def evaluate_video(task: VideoTask) -> LedgerRow:
-    """The ledger row of one input file (downloaded to a private temp folder first if it is on S3)."""
+    """The ledger row of one input file (downloaded to a private temp folder first if it is on S3).
+
+    Only the file's own bytes make a rejection: a download or local-disk failure (after the store's retry
+    budget) raises InfrastructureError, which fails the shard instead of writing a row."""
     from kangaroo.video import VideoError, open_video
+    from kangaroo.video.errors import OutOfMemoryError
 
     filters = build_filters(task.params.curation)
     scratch = None
     try:
         path = task.video
         if is_s3(task.video):
-            from kangaroo.storage import ObjectStore, StorageError
-
-            scratch = Path(tempfile.mkdtemp(prefix="curate-"))
-            path = str(scratch / Path(task.key).name)
-            try:
-                ObjectStore.from_settings(task.params.storage).download_file(task.video, path)
-            except StorageError as err:
-                return _rejected(
-                    task, DECODE_ERROR, {f.name: None for f in filters}, None, f"download: {err}"
-                )
+            scratch, path = _stage(task)
         try:
             with open_video(path, task.params.video) as reader:
                 return judge(reader, task, filters)
+        except OutOfMemoryError as err:
+            # Up to the pool: it records `resource_limit` and replaces this worker (its heap is suspect).
+            raise MemoryError(str(err)) from err
         except VideoError as err:
             return _rejected(task, _reason(err), {f.name: None for f in filters}, None, str(err))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stage(task: VideoTask) -> tuple[Path, str]:
+    """Download an S3 input into a new private temp folder: (folder, local path)."""
+    from kangaroo.storage import ObjectStore, StorageError
+
+    scratch = None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="curate-"))
+        path = str(scratch / Path(task.key).name)
+        ObjectStore.from_settings(task.params.storage).download_file(task.video, path)
+    except (StorageError, OSError) as err:  # store unreachable/5xx after retries, disk full, ...
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise InfrastructureError(f"{task.video}: could not stage the input for decoding: {err}") from err
+    return scratch, path

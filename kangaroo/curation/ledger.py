@@ -19,6 +19,9 @@ LEDGER_FILE = "ledger.jsonl"
 SUMMARY_FILE = "summary.json"
 KEPT, REJECTED = "kept", "rejected"
 DECODE_ERROR, TIMEOUT = "decode_error", "timeout"
+RESOURCE_LIMIT = "resource_limit"  # over the header limits (pixels, frames, duration) or the worker's memory
+OUTSIDE_INPUT = "outside_input"  # a symlink whose target lies outside the input folder: never opened
+INTERNAL_ERROR = "internal_error"  # our code raised on this input: a bug to fix, not a verdict on the bytes
 
 
 class LedgerError(KangarooError):
@@ -95,6 +98,7 @@ class ShardSummary:
     seconds: float = 0.0
     videos_per_minute: float = 0.0
     workers_replaced: int = 0
+    peak_worker_rss_mb: float = 0.0
     ledger: str = ""
 
     def write(self, out_dir: Path) -> None:
@@ -128,6 +132,7 @@ def merge_ledgers(shard_dirs: Sequence[str | Path], out_dir: str | Path) -> dict
     expected = 0
     seconds = 0.0
     replaced = 0
+    peak_rss = 0.0
     for shard_dir in map(Path, shard_dirs):
         shard_rows = read_ledger(shard_dir / LEDGER_FILE)
         summary_path = shard_dir / SUMMARY_FILE
@@ -140,6 +145,7 @@ def merge_ledgers(shard_dirs: Sequence[str | Path], out_dir: str | Path) -> dict
                 )
             seconds += shard_summary.get("seconds", 0.0)
             replaced += shard_summary.get("workers_replaced", 0)
+            peak_rss = max(peak_rss, shard_summary.get("peak_worker_rss_mb", 0.0))
         expected += len(shard_rows)
         rows.extend(shard_rows)
     keys = [row.key for row in rows]
@@ -150,5 +156,6 @@ def merge_ledgers(shard_dirs: Sequence[str | Path], out_dir: str | Path) -> dict
     write_ledger(out_dir / LEDGER_FILE, rows)
     summary = summarise(rows, None, len(rows), seconds, out_dir / LEDGER_FILE)
     summary.workers_replaced = replaced
+    summary.peak_worker_rss_mb = peak_rss
     summary.write(out_dir)
     return asdict(summary)

@@ -6,6 +6,7 @@ same shards on any machine, and every input lands in exactly one shard.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,8 +34,9 @@ def list_inputs(
 ) -> list[str]:
     """Every input file under `source` (folder, recursively, or `s3://bucket/prefix`), sorted.
 
-    Local inputs come back as absolute paths, S3 inputs as `s3://` URLs. Any file that is not a sidecar
-    counts as an input, whatever its suffix: a broken or mislabelled file must show up in the ledger.
+    Local inputs come back as absolute paths (symlinks resolved, see `_local_inputs`), S3 inputs as `s3://`
+    URLs. Any file that is not a sidecar counts as an input, whatever its suffix: a broken or mislabelled
+    file must show up in the ledger.
     """
     source = str(source)
     if is_s3(source):
@@ -51,16 +53,49 @@ def list_inputs(
         root = Path(source)
         if not root.is_dir():
             raise ManifestError(f"input folder not found: {root}")
-        inputs = sorted(
-            str(p.resolve())
-            for p in root.rglob("*")
-            if p.is_file()
-            and _keep(p.relative_to(root).as_posix(), ignored_suffixes)
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+        inputs = _local_inputs(root.resolve(), ignored_suffixes)
     if not inputs:
         raise ManifestError(f"no input files under {source}")
     return inputs
+
+
+def _local_inputs(root: Path, ignored_suffixes: Sequence[str]) -> list[str]:
+    """Files under `root` (already resolved), each symlink resolved once, here:
+
+    - a link to a file inside `root` becomes that file's path, so a file linked twice is listed once;
+    - a link whose target is outside `root` (file, folder, or dangling) stays listed under its own path:
+      curation rejects it (`outside_input`) without opening it; a link to a folder inside is skipped
+      (its files are listed where they are). Symlinked folders are never walked into.
+    """
+    found: set[str] = set()
+    for folder, dirnames, filenames in os.walk(root):  # followlinks=False
+        here = Path(folder)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") or (here / d).is_symlink()]
+        entries = [here / name for name in filenames] + [
+            here / d for d in dirnames if (here / d).is_symlink()
+        ]
+        for entry in entries:
+            relative = entry.relative_to(root).as_posix()
+            if any(part.startswith(".") for part in entry.relative_to(root).parts):
+                continue
+            if not entry.is_symlink():
+                if entry.is_file() and _keep(relative, ignored_suffixes):
+                    found.add(str(entry))
+                continue
+            if not _keep(relative, ignored_suffixes):
+                continue
+            target = entry.resolve()
+            if not target.is_relative_to(root):
+                found.add(str(entry))
+            elif not target.is_dir():
+                found.add(str(target))
+    return sorted(found)
+
+
+def outside_root(root: str | Path, item: str | Path) -> Path | None:
+    """The resolved target of local input `item` if it lies outside the folder `root`, else None."""
+    target = Path(item).resolve()
+    return None if target.is_relative_to(Path(root).resolve()) else target
 
 
 def input_key(source: str | Path, item: str) -> str:

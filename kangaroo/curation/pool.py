@@ -3,6 +3,13 @@
 `multiprocessing.Pool` and `concurrent.futures` cannot cancel a running task, so one pathological video
 (a decoder loop, a gigantic file) would stall a shard forever. Here each worker is a long-lived process
 (so per-process state such as the OCR model loads once) fed one item at a time over its own pipe.
+
+Each worker runs under a memory limit (RLIMIT_DATA: the private writable memory a process may map, i.e.
+heap, anonymous mmaps and thread stacks, without counting shared libraries or address space merely
+reserved; RLIMIT_AS would count the ~1 GB of reserved-but-unused address space every worker has), set to
+what it maps at start plus `memory_limit_mb`. An
+allocation over it fails with MemoryError (FFmpeg: ENOMEM) in that worker only, which reports RESOURCE_LIMIT
+and is replaced; the pod's OOM killer never sees it. Every outcome carries the worker's peak RSS.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import logging
 import multiprocessing as mp
 import multiprocessing.util
 import os
+import resource
 import tempfile
 import time
 import traceback
@@ -19,9 +27,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from kangaroo.process_memory import data_segment_bytes, peak_rss_kb
+
 log = logging.getLogger(__name__)
 
 OK, ERROR, TIMEOUT, CRASHED = "ok", "error", "timeout", "crashed"
+RESOURCE_LIMIT = "resource_limit"  # the item ran the worker out of its memory limit
+FAILED = "failed"  # the item raised one of the pool's `fail_on` errors: the caller should stop
 
 
 @dataclass
@@ -32,6 +44,7 @@ class Outcome:
     status: str
     value: Any = None
     error: str | None = None
+    peak_rss_kb: int = 0
 
 
 READY = "ready"
@@ -64,7 +77,24 @@ def keep_socket_paths_short() -> None:
         tempfile.tempdir = previous
 
 
-def _worker_loop(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[[], None] | None) -> None:
+def limit_memory(limit_mb: int | None) -> None:
+    """Let this process allocate at most `limit_mb` MiB of private writable memory beyond what it maps now
+    (RLIMIT_DATA; None: no cap). Relative to the start, so a worker forked from a big parent (start method
+    `fork`) gets the same budget as one from the small fork server."""
+    if limit_mb:
+        limit = data_segment_bytes() + limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _worker_loop(
+    conn: Connection,
+    fn: Callable[[Any], Any],
+    initializer: Callable[[], None] | None,
+    memory_limit_mb: int | None = None,
+    fail_on: tuple[type[BaseException], ...] = (),
+) -> None:
+    # The limit covers start-up too: the worker's whole footprint must fit, not just one item's.
+    limit_memory(memory_limit_mb)
     # Start-up (imports, model loads) happens before READY, so it never counts against an item's deadline.
     if initializer is not None:
         initializer()
@@ -78,10 +108,18 @@ def _worker_loop(conn: Connection, fn: Callable[[Any], Any], initializer: Callab
             return
         index, item = task
         try:
-            conn.send((index, OK, fn(item), None))
+            result = fn(item)
         except Exception as err:  # noqa: BLE001 - any failure of one item is reported, never fatal
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            conn.send((index, ERROR, None, detail))
+            if isinstance(err, MemoryError):
+                status = RESOURCE_LIMIT
+            elif isinstance(err, fail_on):
+                status = FAILED
+            else:
+                status = ERROR
+            conn.send((index, status, None, detail, peak_rss_kb()))
+        else:
+            conn.send((index, OK, result, None, peak_rss_kb()))
 
 
 @dataclass
@@ -104,8 +142,13 @@ class DeadlinePool:
         start_method: str,
         initializer: Callable[[], None] | None = None,
         startup_timeout_s: float = 600.0,
+        memory_limit_mb: int | None = None,
+        fail_on: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.fn = fn
+        self.memory_limit_mb = memory_limit_mb
+        self.fail_on = fail_on
+        self.peak_rss_kb = 0
         self.initializer = initializer
         self.startup_timeout_s = startup_timeout_s
         self.num_workers = max(1, workers)
@@ -121,7 +164,9 @@ class DeadlinePool:
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe()
         process = self.context.Process(
-            target=_worker_loop, args=(child, self.fn, self.initializer), daemon=True
+            target=_worker_loop,
+            args=(child, self.fn, self.initializer, self.memory_limit_mb, self.fail_on),
+            daemon=True,
         )
         process.start()
         child.close()
@@ -172,7 +217,8 @@ class DeadlinePool:
                         )
                     else:
                         continue
-                    if outcome.status in (TIMEOUT, CRASHED):
+                    self.peak_rss_kb = max(self.peak_rss_kb, outcome.peak_rss_kb)
+                    if outcome.status in (TIMEOUT, CRASHED, RESOURCE_LIMIT):
                         log.warning(
                             "item %d: %s (%s); replacing worker", outcome.index, outcome.status, outcome.error
                         )
@@ -204,8 +250,8 @@ class DeadlinePool:
     @staticmethod
     def _receive(worker: _Worker) -> Outcome:
         try:
-            index, status, value, error = worker.conn.recv()
-            return Outcome(index, status, value, error)
+            index, status, value, error, rss_kb = worker.conn.recv()
+            return Outcome(index, status, value, error, rss_kb)
         except (EOFError, OSError):
             worker.process.join(timeout=5)
             code = worker.process.exitcode

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
@@ -17,13 +18,17 @@ from rich.table import Table
 from tqdm import tqdm
 
 from kangaroo.config import Params
+from kangaroo.curation.cpus import available_cpus
 from kangaroo.curation.evaluate import VideoTask, evaluate_video
 from kangaroo.curation.filters import build_filters, warm_up
 from kangaroo.curation.ledger import (
     DECODE_ERROR,
+    INTERNAL_ERROR,
     KEPT,
     LEDGER_FILE,
+    OUTSIDE_INPUT,
     REJECTED,
+    RESOURCE_LIMIT,
     TIMEOUT,
     LedgerRow,
     ShardSummary,
@@ -31,8 +36,10 @@ from kangaroo.curation.ledger import (
     summarise,
     write_ledger,
 )
-from kangaroo.curation.manifest import input_key, is_s3
-from kangaroo.curation.pool import CRASHED, ERROR, OK, DeadlinePool
+from kangaroo.curation.manifest import input_key, is_s3, outside_root
+from kangaroo.curation.pool import CRASHED, ERROR, FAILED, OK, DeadlinePool
+from kangaroo.curation.pool import RESOURCE_LIMIT as OVER_LIMIT
+from kangaroo.errors import InfrastructureError
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +50,30 @@ def _common_root(inputs: Sequence[str]) -> str:
     return os.path.commonpath([os.path.dirname(i) for i in inputs])
 
 
+# A pool outcome that is not a row of the worker's own -> the rejection reason. A crash is the decoder dying
+# on the file's bytes; an exception of ours is a bug, kept apart from decode errors.
+_REASON_OF_STATUS = {CRASHED: DECODE_ERROR, ERROR: INTERNAL_ERROR, OVER_LIMIT: RESOURCE_LIMIT}
+
+
 def _row_for(
     task: VideoTask, status: str, value: LedgerRow | None, error: str | None, filter_names: list[str]
 ) -> LedgerRow:
     if status == OK:
         return value
+    if status == FAILED:
+        # Storage/network/disk, after the retry budget: the shard fails (KFP retries it), no row is written.
+        raise InfrastructureError(f"shard {task.shard}: {task.key}: {error}")
     # The worker timed out, died or raised: no score is known, but the row still names every filter.
-    reason = TIMEOUT if status not in (ERROR, CRASHED) else DECODE_ERROR
+    return _rejected_row(task, _REASON_OF_STATUS.get(status, TIMEOUT), f"{task.video}: {error}", filter_names)
+
+
+def _rejected_row(task: VideoTask, reason: str, error: str, filter_names: list[str]) -> LedgerRow:
     return LedgerRow(
         video=task.video,
         key=task.key,
         status=REJECTED,
         reason=reason,
-        error=f"{task.video}: {error}",
+        error=error,
         scores={name: None for name in filter_names},
         shard=task.shard,
     )
@@ -80,26 +98,45 @@ def curate_shard(
     settings = params.curation
     root = source or (_common_root(inputs) if inputs else "")
     tasks = [VideoTask(v, input_key(root, v), shard, params, every_frame) for v in inputs]
-    workers = min(settings.workers or os.cpu_count() or 1, max(1, len(tasks)))
-    pool = DeadlinePool(
-        evaluate_video, workers, settings.video_timeout_s, settings.start_method, partial(warm_up, settings)
-    )
     filter_names = [f.name for f in build_filters(settings)]
-    started = time.monotonic()
     rows: list[LedgerRow] = []
+    # A symlink out of the input folder is never opened: its row is written here, not by a worker.
+    to_decode = []
+    for task in tasks:
+        target = None if is_s3(task.video) else outside_root(root, task.video)
+        if target is None:
+            to_decode.append(task)
+        else:
+            error = f"{task.video}: symlink to {target}, outside the input folder {root}"
+            rows.append(_rejected_row(task, OUTSIDE_INPUT, error, filter_names))
+    workers = min(settings.workers or available_cpus(), max(1, len(to_decode)))
+    pool = DeadlinePool(
+        evaluate_video,
+        workers,
+        settings.video_timeout_s,
+        settings.start_method,
+        partial(warm_up, settings),
+        memory_limit_mb=settings.worker_memory_mb or None,
+        fail_on=(InfrastructureError,),
+    )
+    started = time.monotonic()
     with tqdm(total=len(tasks), desc=f"curate shard {shard}", unit="video", disable=not progress) as bar:
-        for outcome in pool.map_unordered(tasks):
-            task = tasks[outcome.index]
-            rows.append(_row_for(task, outcome.status, outcome.value, outcome.error, filter_names))
-            if outcome.status != OK:
-                log.warning("%s: %s: %s", task.key, outcome.status, outcome.error)
-            bar.update()
+        bar.update(len(rows))
+        outcomes = pool.map_unordered(to_decode)
+        with closing(outcomes):  # an abort (InfrastructureError) stops the workers at once
+            for outcome in outcomes:
+                task = to_decode[outcome.index]
+                rows.append(_row_for(task, outcome.status, outcome.value, outcome.error, filter_names))
+                if outcome.status != OK:
+                    log.warning("%s: %s: %s", task.key, outcome.status, outcome.error)
+                bar.update()
     seconds = time.monotonic() - started
     rows.sort(key=lambda row: row.key)
     check_accounting([t.key for t in tasks], rows, f"shard {shard} ({out_dir})")
     write_ledger(out_dir / LEDGER_FILE, rows)
     summary = summarise(rows, shard, len(tasks), seconds, out_dir / LEDGER_FILE)
     summary.workers_replaced = pool.replaced
+    summary.peak_worker_rss_mb = round(pool.peak_rss_kb / 1024, 1)
     summary.write(out_dir)
     return summary
 
@@ -123,6 +160,7 @@ def summary_table(summary: ShardSummary) -> Table:
             if summary.workers_replaced
             else ""
         )
+        + (f"; peak worker RSS {summary.peak_worker_rss_mb:.0f} MB" if summary.peak_worker_rss_mb else "")
     )
     return table
 

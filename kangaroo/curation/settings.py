@@ -49,7 +49,8 @@ class StaticFilterSettings(Section):
 
 class CurationSettings(Section):
     shard_size: int = Field(64, ge=1)
-    workers: int = Field(0, ge=0)
+    workers: int = Field(0, ge=0)  # 0 = the CPUs the cgroup quota allows (curation/cpus.py)
+    worker_memory_mb: int = Field(1024, ge=0)  # RLIMIT_DATA per worker process; 0 = no limit
     video_timeout_s: float = Field(120.0, gt=0)
     start_method: Literal["forkserver", "spawn", "fork"] = "forkserver"
     ignore_suffixes: list[str] = [".txt", ".json", ".jsonl", ".md", ".csv", ".yaml", ".yml"]

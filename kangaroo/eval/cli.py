@@ -34,6 +34,14 @@ def evaluate(
     lmms_eval_json: Annotated[
         bool, typer.Option("--lmms-eval-json", help="Also write results_lmms_eval.json (lmms-eval layout).")
     ] = False,
+    temporal_control: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--temporal-control",
+            help="Also score with the temporal signal perturbed (repeatable): shuffled_frames, "
+            "reversed_frames, constant_timestamps. Default: eval.temporal_controls.",
+        ),
+    ] = None,
     params_file: ParamsFile = None,
     profile: Profile = None,
     overrides: Overrides = None,
@@ -43,6 +51,14 @@ def evaluate(
     from kangaroo.eval.runner import MODES, evaluate_checkpoint
 
     params = resolve_params(params_file, profile, overrides)
+    if temporal_control is not None:
+        params = params.model_copy(
+            update={
+                "eval": params.eval.model_validate(
+                    {**params.eval.model_dump(), "temporal_controls": temporal_control}
+                )
+            }
+        )
     modes = MODES if mode is Mode.both else (mode.value,)
     evaluate_checkpoint(
         checkpoint,

@@ -27,6 +27,7 @@ from tqdm import tqdm
 import kangaroo
 from kangaroo.eval.benchmarks import LETTERS, BenchmarkSpec, MCQuestion, load_benchmark
 from kangaroo.eval.checks import chance_report
+from kangaroo.eval.controls import control_summary, controlled_sampler
 from kangaroo.eval.letters import extract_letter
 from kangaroo.eval.metrics import mode_metrics, subset_metrics
 from kangaroo.eval.prompts import TEMPLATES, build_prompt, option_continuations, template_for
@@ -88,6 +89,10 @@ class EvalResult:
                 flat[f"{mode}_accuracy_{category}"] = entry["accuracy"]
         if "generation" in metrics:
             flat["parse_failure_rate"] = metrics["generation"]["parse_failure_rate"]
+        for control, block in (metrics.get("temporal_controls") or {}).items():
+            flat[f"{control}_accuracy"] = block["accuracy"]
+            for category, entry in block["per_category"].items():
+                flat[f"{control}_accuracy_{category}"] = entry["accuracy"]
         for mode, block in (metrics.get("long_video") or {}).items():
             if isinstance(block, dict):
                 flat[f"long_video_{mode}_accuracy"] = block["accuracy"]
@@ -174,7 +179,44 @@ def evaluate_model(
     ]
     run_info = {**(run_info or {}), "prompt_template_name": template}
     metrics = summarise(questions, predictions, settings, modes, video_errors, run_info)
+    metrics["temporal_controls"] = temporal_controls(
+        model, processor, questions, settings, sample_frames, image_size, modes, progress, template
+    )
     return EvalResult(metrics=metrics, predictions=predictions)
+
+
+def temporal_controls(
+    model: Any,
+    processor: Any,
+    questions: Sequence[MCQuestion],
+    settings: EvalSettings,
+    sample_frames: Callable[[MCQuestion], Any],
+    image_size: int,
+    modes: Sequence[str],
+    progress: bool,
+    template: str,
+) -> dict[str, Any] | None:
+    """Each of `settings.temporal_controls` scored in the headline mode (likelihood when it was run):
+    {control: {mode, accuracy, chance, num_questions, per_category, categories_at_chance}}, or None."""
+    if not settings.temporal_controls:
+        return None
+    mode = settings.headline_mode if settings.headline_mode in modes else modes[0]
+    plain = settings.model_copy(update={"temporal_controls": []})
+    results = {}
+    for control in settings.temporal_controls:
+        logger.info("temporal control %s: scoring %d questions again", control, len(questions))
+        controlled = evaluate_model(
+            model, processor, questions, plain, controlled_sampler(sample_frames, control), image_size,
+            (mode,), None, progress, template,
+        )  # fmt: skip
+        report = chance_report(
+            controlled.metrics, settings.chance_sigma, settings.min_ratio_over_chance, mode
+        )
+        results[control] = {
+            "mode": mode,
+            **control_summary(controlled.metrics[mode], report["categories_at_chance"]),
+        }
+    return results
 
 
 def _score_batch(

@@ -2,6 +2,7 @@
 
 from typing import Literal
 
+from kangaroo.eval.controls import TemporalControl
 from kangaroo.settings_base import Section
 
 
@@ -37,3 +38,7 @@ class EvalSettings(Section):
     # requires accuracy >= min_ratio_over_chance x chance.
     chance_sigma: float = 3.0
     min_ratio_over_chance: float = 2.0
+    # Temporal controls (kangaroo.eval.controls): after the normal pass, score the questions again with the
+    # frames shuffled / reversed or every timestamp the same; metrics.json reports each under
+    # `temporal_controls`. Direction/order/timestamp should fall to chance, shape/colour/count should not.
+    temporal_controls: list[TemporalControl] = []

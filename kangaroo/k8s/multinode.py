@@ -1,9 +1,10 @@
-"""Run one training stage across nodes as a PyTorchJob, from inside the KFP training step.
+"""Run one training stage as a cluster job (Kubeflow Trainer v2 TrainJob, or a legacy PyTorchJob when
+`cluster.training_api: pytorchjob`), from a launcher task on the CPU pool.
 
-Every replica must see the same files, so the stage's inputs (dataset, init model, a local corpus), the
-exact params and the stage output live on the shared checkpoint PVC (cluster.checkpoint_mount, mounted in
-the KFP pod and in every replica): CHECKPOINT_ROOT/<stage>/runs/<job>/. When the job succeeds, its output
-is copied to OUT_DIR (the KFP output artifact) and its summary.json returned, like a single-node run.
+Every node must see the same files, so the stage's inputs (local packed data, init model), the exact
+params and the stage output live on the shared checkpoint PVC (cluster.checkpoint_mount, mounted in the
+launcher pod and in every node): CHECKPOINT_ROOT/<stage>/runs/<job>/. When the job succeeds, its output is
+copied to OUT_DIR (the KFP output artifact) and its summary.json returned, like a single-node run.
 """
 
 from __future__ import annotations
@@ -16,14 +17,52 @@ from pathlib import Path
 from typing import Any
 
 from kangaroo.config import write_resolved_params
-from kangaroo.k8s.errors import PyTorchJobError
+from kangaroo.k8s.cluster_job import job_name
+from kangaroo.k8s.errors import TrainingJobError
 from kangaroo.k8s.launch_command import train_arguments
-from kangaroo.k8s.pytorchjob import build_pytorchjob, job_name, run_pytorchjob
+from kangaroo.k8s.pytorchjob import build_pytorchjob, run_pytorchjob
+from kangaroo.k8s.trainjob import build_trainjob, launcher_owner_reference, run_trainjob
 
 log = logging.getLogger(__name__)
 
 
-def run_stage_as_pytorchjob(
+def stage_job(
+    params,
+    stage: str,
+    name: str,
+    run: Path,
+    *,
+    num_gpus: int,
+    num_nodes: int,
+    inputs: dict[str, str | None] | None = None,
+    dataset_version: str | None = None,
+    max_steps: int | None = None,
+    resume: bool = True,
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The TrainJob (or PyTorchJob) that trains STAGE from files under RUN on the shared volume.
+
+    INPUTS: `train_arguments` keywords (data, init) already on the shared volume or URIs.
+    On a pool without accelerators (num_gpus=0, a CPU dev cluster) it runs one gloo process per node.
+    """
+    cluster = params.cluster
+    args = train_arguments(
+        run / "out",
+        params_file=run / "params.yaml",
+        profile=params.profile,
+        checkpoints=run / "checkpoints",  # per job: a retry resumes, another run never picks them up
+        dataset_version=dataset_version,
+        max_steps=max_steps,
+        resume=resume,
+        **(inputs or {}),
+    )
+    pool = cluster.gpu_pool if num_gpus else cluster.cpu_pool
+    if cluster.training_api == "pytorchjob":
+        return build_pytorchjob(name, stage, args, num_nodes, num_gpus, cluster, pool=pool)
+    return build_trainjob(name, stage, args, num_nodes, num_gpus, cluster, pool=pool, owner=owner)
+
+
+def run_stage_as_cluster_job(
     params,
     stage: str,
     out_dir: str | Path,
@@ -39,52 +78,62 @@ def run_stage_as_pytorchjob(
     run_id: str | None = None,
     api_client=None,
 ) -> dict[str, Any]:
-    """Train STAGE on NUM_NODES nodes x NUM_GPUS GPUs (`kangaroo train` under torchrun in each replica)
-    and return its summary.json. RUN_ID names the job (default: derived from OUT_DIR, which is stable
-    across retries of the same KFP task, so a retried step follows or replaces the same job).
-    Raises PyTorchJobError (and subclasses) when the job cannot run or fails.
+    """Train STAGE on NUM_NODES nodes x NUM_GPUS GPUs (`kangaroo train` under torchrun in each node) and
+    return its summary.json. RUN_ID names the job (default: derived from OUT_DIR, which is stable across
+    retries of the same KFP task, so a retried launcher follows the same job).
+    Raises TrainingJobError (and subclasses) when the job cannot run or fails.
     """
     cluster = params.cluster
     root = Path(checkpoint_root or cluster.checkpoint_mount)
     if not root.is_relative_to(cluster.checkpoint_mount):
-        raise PyTorchJobError(
-            f"checkpoint_root {root}: a multi-node stage needs it on the shared PVC {cluster.checkpoint_pvc} "
+        raise TrainingJobError(
+            f"checkpoint_root {root}: a cluster job needs it on the shared PVC {cluster.checkpoint_pvc} "
             f"mounted at {cluster.checkpoint_mount}"
         )
     run_id = run_id or hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
     name = job_name(stage, run_id)
     run = root / stage / "runs" / name
     run.mkdir(parents=True, exist_ok=True)
-    args = train_arguments(
-        run / "out",
-        params_file=write_resolved_params(params, run / "params.yaml"),
-        profile=params.profile,
-        data=stage_input(data, run / "data", root),
-        init=stage_input(init_from, run / "init", root),
-        checkpoints=run / "checkpoints",  # per job: a retry resumes, another run never picks them up
+    write_resolved_params(params, run / "params.yaml")
+    inputs = {
+        "data": stage_input(data, run / "data", root),
+        "init": stage_input(init_from, run / "init", root),
+    }
+    job = stage_job(
+        params,
+        stage,
+        name,
+        run,
+        num_gpus=num_gpus,
+        num_nodes=num_nodes,
+        inputs=inputs,
         dataset_version=dataset_version,
         max_steps=max_steps,
         resume=resume,
+        owner=launcher_owner_reference(cluster.namespace),
     )
-    job = build_pytorchjob(name, stage, args, num_nodes, num_gpus, cluster)
     log.info(
-        "stage %s: %d nodes x %d GPUs as PyTorchJob %s (files under %s)",
+        "stage %s: %d nodes x %d GPUs as %s %s (files under %s)",
         stage,
         num_nodes,
         num_gpus,
+        job["kind"],
         name,
         run,
     )
-    run_pytorchjob(
-        job,
-        cluster.namespace,
-        poll_s=cluster.pytorchjob_poll_s,
-        timeout_s=cluster.pytorchjob_timeout_s,
-        api_client=api_client,
-    )
+    if job["kind"] == "PyTorchJob":
+        run_pytorchjob(
+            job,
+            cluster.namespace,
+            poll_s=cluster.job_poll_s,
+            timeout_s=cluster.job_timeout_s,
+            api_client=api_client,
+        )
+    else:
+        run_trainjob(job, poll_s=cluster.job_poll_s, timeout_s=cluster.job_timeout_s, api_client=api_client)
     summary_file = run / "out" / "summary.json"
     if not summary_file.is_file():
-        raise PyTorchJobError(f"PyTorchJob {name} succeeded but wrote no {summary_file}")
+        raise TrainingJobError(f"{job['kind']} {name} succeeded but wrote no {summary_file}")
     shutil.copytree(run / "out", out_dir, dirs_exist_ok=True)
     return json.loads(summary_file.read_text())
 

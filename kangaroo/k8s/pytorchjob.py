@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kangaroo.k8s.errors import PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
+from kangaroo.k8s.cluster_job import (
+    MAX_API_FAILURES,
+    SHM_SIZE,
+    StatusReader,
+    check_job_request,
+    condition_is,
+    default_api_client,
+    delete_quietly,
+    node_resources,
+    secret_env,
+)
+from kangaroo.k8s.errors import LauncherStopped, PyTorchJobError, PyTorchJobFailed, PyTorchJobTimeout
 from kangaroo.k8s.launch_command import torchrun_command
+from kangaroo.k8s.launcher_signals import sigterm_stops_launcher
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 
 log = logging.getLogger(__name__)
@@ -26,16 +37,6 @@ log = logging.getLogger(__name__)
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
 CONTAINER_NAME = "pytorch"  # the operator injects its env into the container with this name
 MASTER_PORT = 23456  # the operator's default `pytorchjob-port`
-# The operator names Services `<job>-master-0` / `<job>-worker-N`: keep room for the suffix in 63 chars.
-JOB_NAME = re.compile(r"[a-z]([-a-z0-9]{0,46}[a-z0-9])?")
-SHM_SIZE = "16Gi"  # NCCL and DataLoader workers share tensors through /dev/shm (64 MiB by default)
-MAX_API_FAILURES = 5  # consecutive failed status reads before giving up (API server restarts take ~1 min)
-
-
-def job_name(stage: str, run_id: str) -> str:
-    """A valid PyTorchJob name for STAGE in run RUN_ID (e.g. the KFP task id), <= 48 chars."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{stage}-{run_id}".lower()).strip("-")
-    return f"kg-{slug}"[:48].rstrip("-")
 
 
 def build_pytorchjob(
@@ -57,13 +58,8 @@ def build_pytorchjob(
 
     nproc_per_node defaults to gpus_per_node (1 on a pool without accelerators: a gloo CPU job).
     """
-    if not JOB_NAME.fullmatch(name):
-        raise PyTorchJobError(f"PyTorchJob name {name!r}: needs lower-case letters, digits, '-', <= 48 chars")
-    if num_nodes < 1:
-        raise PyTorchJobError(f"PyTorchJob {name}: num_nodes={num_nodes} must be >= 1")
     pool = pool if pool is not None else cluster.gpu_pool
-    if gpus_per_node and not pool.accelerator_type:
-        raise PyTorchJobError(f"PyTorchJob {name}: {gpus_per_node} GPUs asked on a pool without accelerators")
+    check_job_request("PyTorchJob", name, num_nodes, gpus_per_node, pool)
     nproc = nproc_per_node or max(gpus_per_node, 1)
     command = torchrun_command(stage, command_args, nproc_per_node=nproc, nnodes=num_nodes)
     job_labels = {"app.kubernetes.io/part-of": "kangaroo-flow", "kangaroo.io/stage": stage, **(labels or {})}
@@ -84,8 +80,8 @@ def build_pytorchjob(
             "runPolicy": {
                 "backoffLimit": 0,
                 "cleanPodPolicy": "None",  # keep finished pods (and their logs) until the TTL below
-                "ttlSecondsAfterFinished": cluster.pytorchjob_ttl_s,
-                "activeDeadlineSeconds": int(cluster.pytorchjob_timeout_s),
+                "ttlSecondsAfterFinished": cluster.job_ttl_s,
+                "activeDeadlineSeconds": int(cluster.job_timeout_s),
                 "schedulingPolicy": scheduling,
             },
         },
@@ -105,14 +101,7 @@ def pod_template(
     labels: dict[str, str],
     extra_env: dict[str, str],
 ) -> dict[str, Any]:
-    requests = {"cpu": pool.cpu_request, "memory": pool.memory_request}
-    limits = {"cpu": pool.cpu_limit, "memory": pool.memory_limit}
-    if gpus_per_node:
-        requests[pool.accelerator_type] = limits[pool.accelerator_type] = str(gpus_per_node)
-    env = [
-        {"name": variable, "valueFrom": {"secretKeyRef": {"name": cluster.minio_secret, "key": key}}}
-        for key, variable in cluster.minio_secret_env.items()
-    ]
+    env = secret_env(cluster)
     # The image's caches (Dockerfile ENV) live on writable volumes: the root filesystem is read-only.
     plain_env = {"HF_HOME": "/cache/huggingface", "TORCH_EXTENSIONS_DIR": "/cache/torch_extensions"}
     env += [{"name": key, "value": value} for key, value in {**plain_env, **extra_env}.items()]
@@ -122,7 +111,7 @@ def pod_template(
         "command": command,
         "env": env,
         "ports": [{"name": "pytorchjob-port", "containerPort": MASTER_PORT, "protocol": "TCP"}],
-        "resources": {"requests": requests, "limits": limits},
+        "resources": node_resources(pool, gpus_per_node),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -173,13 +162,6 @@ class JobOutcome:
     elapsed_s: float = 0.0
 
 
-def condition_is(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == kind and condition.get("status") == "True":
-            return condition
-    return None
-
-
 def run_pytorchjob(
     job: dict[str, Any],
     namespace: str | None = None,
@@ -199,29 +181,21 @@ def run_pytorchjob(
     namespace = namespace or job["metadata"].get("namespace") or "default"
     api = client.CustomObjectsApi(api_client or default_api_client())
     endpoint = f"{api.api_client.configuration.host} {GROUP}/{VERSION} {PLURAL} {namespace}/{name}"
-    create_or_follow(api, job, namespace, endpoint, poll_s)
-
-    started = time.monotonic()
-    seen: set[tuple[str, str, str]] = set()
-    last_replicas: dict[str, Any] | None = None
-    failures = 0
-    while True:
+    with sigterm_stops_launcher():
+        create_or_follow(api, job, namespace, endpoint, poll_s)
         try:
-            current = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-            failures = 0
-        except (client.ApiException, OSError) as err:
-            failures += 1
-            status_code = getattr(err, "status", None)
-            if status_code == 404 or failures >= MAX_API_FAILURES:
-                raise PyTorchJobError(f"reading {endpoint}: {err}") from err
-            log.warning("reading %s failed (%d/%d): %s", endpoint, failures, MAX_API_FAILURES, err)
-            current = {}
-        status = current.get("status") or {}
-        for condition in status.get("conditions") or []:
-            key = (condition.get("type", ""), condition.get("status", ""), condition.get("reason", ""))
-            if key not in seen:
-                seen.add(key)
-                log.info("PyTorchJob %s: %s=%s %s %s", name, *key, (condition.get("message") or "").strip())
+            return follow(api, name, namespace, poll_s, timeout_s, delete_on_timeout)
+        except LauncherStopped:  # the run was stopped: free the GPUs
+            delete_quietly(api, GROUP, VERSION, PLURAL, namespace, name)
+            raise
+
+
+def follow(api, name, namespace, poll_s, timeout_s, delete_on_timeout) -> JobOutcome:
+    started = time.monotonic()
+    reader = StatusReader(api, GROUP, VERSION, PLURAL, "PyTorchJob", namespace, name)
+    last_replicas: dict[str, Any] | None = None
+    while True:
+        status = reader.read(log)
         replicas = status.get("replicaStatuses")
         if replicas and replicas != last_replicas:
             last_replicas = replicas
@@ -238,7 +212,7 @@ def run_pytorchjob(
             )
         if elapsed >= timeout_s:
             if delete_on_timeout:
-                delete_quietly(api, namespace, name)
+                delete_quietly(api, GROUP, VERSION, PLURAL, namespace, name)
             raise PyTorchJobTimeout(f"PyTorchJob {namespace}/{name} not finished after {timeout_s:.0f} s")
         time.sleep(min(poll_s, max(timeout_s - elapsed, 0.0)))
 
@@ -270,7 +244,7 @@ def create_or_follow(api, job: dict[str, Any], namespace: str, endpoint: str, po
         log.warning(
             "PyTorchJob %s/%s exists and Failed: replacing it (resumes from its checkpoint)", namespace, name
         )
-        delete_quietly(api, namespace, name)
+        delete_quietly(api, GROUP, VERSION, PLURAL, namespace, name)
         time.sleep(min(poll_s, 5.0) * (attempt + 1))  # the operator removes pods and finalizers first
     raise PyTorchJobError(f"creating {endpoint}: a failed job of that name could not be replaced")
 
@@ -283,22 +257,3 @@ def replica_summary(replicas: dict[str, Any]) -> str:
         )
         parts.append(f"{role}: {numbers or 'pending'}")
     return "; ".join(parts)
-
-
-def delete_quietly(api, namespace: str, name: str) -> None:
-    try:
-        api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        log.warning("deleted PyTorchJob %s/%s", namespace, name)
-    except Exception as err:  # the timeout error below is what matters; this is clean-up
-        log.warning("could not delete PyTorchJob %s/%s: %s", namespace, name, err)
-
-
-def default_api_client():
-    """In a pod: the service account's in-cluster config; elsewhere: ~/.kube/config."""
-    from kubernetes import client, config
-
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()

@@ -1,5 +1,6 @@
-"""Where and how steps run on Kubernetes: image, node pools, secrets, volumes. Read by the KFP pipeline,
-the PyTorchJob generator and the manifests' tests, so pool names and taints live in one place."""
+"""Where and how steps run on Kubernetes: image, node pools, secrets, volumes, how a stage runs across nodes.
+Read by the KFP pipeline, the TrainJob/PyTorchJob generators and the manifests' tests, so pool names and
+taints live in one place."""
 
 from typing import Literal
 
@@ -42,8 +43,17 @@ class ClusterSettings(Section):
     run_as_user: int = Field(10001, gt=0)  # the image's non-root user
     training_priority_class: str = ""  # "" = no PriorityClass (clusters without manifests/overlays/gpu)
     curation_priority_class: str = ""
-    pytorchjob_poll_s: float = Field(30.0, gt=0)
-    pytorchjob_timeout_s: float = Field(259200.0, gt=0)
-    pytorchjob_ttl_s: int = Field(86400, ge=0)
+    # How a stage runs across nodes: a Kubeflow Trainer v2 TrainJob (default) or a legacy training-operator
+    # PyTorchJob (kubeflow.org/v1, clusters that still run training-operator v1).
+    training_api: Literal["trainjob", "pytorchjob"] = "trainjob"
+    trainjob_runtime: str = (
+        "kangaroo-torch-distributed"  # the ClusterTrainingRuntime of manifests/base/trainer
+    )
+    # Stages on at least this many nodes run as a cluster job launched from the CPU pool; 1 = every stage.
+    cluster_job_min_nodes: int = Field(2, ge=1)
+    kueue_queue: str = ""  # Kueue LocalQueue for GPU quota ("" = no Kueue): the job's queue-name label
+    job_poll_s: float = Field(30.0, gt=0)
+    job_timeout_s: float = Field(259200.0, gt=0)
+    job_ttl_s: int = Field(86400, ge=0)
     cpu_pool: NodePool = NodePool()
     gpu_pool: NodePool = NodePool()

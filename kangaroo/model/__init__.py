@@ -58,19 +58,17 @@ def register_auto_classes() -> None:
     """Make the Auto factories know `kangaroo` and `eva_vision` checkpoints (idempotent)."""
     from transformers import (
         AutoConfig,
-        AutoModel,
         AutoModelForCausalLM,
         AutoModelForImageTextToText,
         AutoProcessor,
     )
 
     from kangaroo.model.configuration_kangaroo import KangarooConfig
-    from kangaroo.model.eva_vision import EvaVisionConfig, EvaVisionModel
+    from kangaroo.model.eva_vision import register_eva_vision
     from kangaroo.model.modeling_kangaroo import KangarooForConditionalGeneration
     from kangaroo.model.processing_kangaroo import KangarooProcessor
 
-    AutoConfig.register(EvaVisionConfig.model_type, EvaVisionConfig, exist_ok=True)
-    AutoModel.register(EvaVisionConfig, EvaVisionModel, exist_ok=True)
+    register_eva_vision()
     AutoConfig.register(KangarooConfig.model_type, KangarooConfig, exist_ok=True)
     AutoModelForCausalLM.register(KangarooConfig, KangarooForConditionalGeneration, exist_ok=True)
     AutoModelForImageTextToText.register(KangarooConfig, KangarooForConditionalGeneration, exist_ok=True)

@@ -1,8 +1,9 @@
 """KangarooConfig: every hyper-parameter of the Kangaroo video-language model and nothing else.
 
 A composite config in the transformers-5 style (like `LlavaConfig`): `vision_config` is any vision encoder
-config transformers knows (SigLIP/CLIP for the tiny profile; `eva_vision` for EVA02-CLIP-L, registered by
-`kangaroo.model`), `text_config` any causal-LM config (Llama for both profiles).
+config transformers knows (SigLIP/CLIP for the tiny profile; `eva_vision` for EVA02-CLIP-L, registered
+when this module imports `kangaroo.model.eva_vision`), `text_config` any causal-LM config (Llama for both
+profiles).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
+import kangaroo.model.eva_vision  # noqa: F401  (registers `eva_vision` with AutoConfig/AutoModel)
 
 STANDARDIZATION_MODES = ("none", "per_video")
 

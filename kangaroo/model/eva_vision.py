@@ -263,10 +263,22 @@ def convert_eva_clip_checkpoint(
     return model
 
 
+def register_eva_vision() -> None:
+    """Make AutoConfig/AutoModel know `eva_vision` (idempotent). Runs on import, so every path that can
+    meet the tower (building from params, loading a saved Kangaroo config, conversion) knows it."""
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(EvaVisionConfig.model_type, EvaVisionConfig, exist_ok=True)
+    AutoModel.register(EvaVisionConfig, EvaVisionModel, exist_ok=True)
+
+
+register_eva_vision()
+
 __all__ = [
     "EvaConversionError",
     "EvaVisionConfig",
     "EvaVisionModel",
     "convert_eva_clip_checkpoint",
     "convert_eva_clip_state_dict",
+    "register_eva_vision",
 ]

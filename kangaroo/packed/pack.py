@@ -69,8 +69,16 @@ def probe(path: Path, is_image: bool, video_settings) -> dict[str, Any]:
         try:
             with Image.open(path) as image:
                 width, height = image.size
+        except Image.DecompressionBombError as err:
+            raise VideoError(path, "resource_limit", str(err)) from err
         except (UnidentifiedImageError, OSError, ValueError) as err:
             raise VideoError(path, "corrupt", f"not a readable image: {err}") from err
+        if width * height > video_settings.max_image_pixels:  # a pixel bomb never enters a shard
+            raise VideoError(
+                path,
+                "resource_limit",
+                f"{width}x{height} px > video.max_image_pixels {video_settings.max_image_pixels}",
+            )
         return {
             "kind": "image",
             "width": width,

@@ -12,6 +12,7 @@ from kangaroo.jsonl import read_jsonl
 
 DATASET_FILE = "dataset.jsonl"
 LEDGER_FILE = "ledger.jsonl"
+CAPTION_FAILURES_FILE = "caption_failures.jsonl"  # written by the caption step next to dataset.jsonl
 
 
 class DatasetError(KangarooError):
@@ -25,6 +26,7 @@ class CaptionedDataset:
     folder: Path
     rows: pd.DataFrame
     ledger: pd.DataFrame
+    caption_failures: int = 0  # kept videos the caption step could not caption
 
 
 def load_captioned_dataset(folder: str | Path) -> CaptionedDataset:
@@ -40,4 +42,6 @@ def load_captioned_dataset(folder: str | Path) -> CaptionedDataset:
     for column in ("status", "reason"):
         if column not in ledger.columns:
             ledger[column] = None
-    return CaptionedDataset(folder=folder, rows=rows, ledger=ledger)
+    failures_path = folder / CAPTION_FAILURES_FILE
+    failures = len(read_jsonl(failures_path, DatasetError)) if failures_path.is_file() else 0
+    return CaptionedDataset(folder=folder, rows=rows, ledger=ledger, caption_failures=failures)

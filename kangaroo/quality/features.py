@@ -127,10 +127,16 @@ def _repeat_fraction(values: pd.Series) -> float:
     return float(present.duplicated().sum() / len(present)) if len(present) else 0.0
 
 
-def dataset_summary(ledger: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """The one-row dataset-level frame: what curation kept, how many captioned rows, how much repeats."""
+UNREADABLE_REASONS = ("decode_error", "internal_error")
+
+
+def dataset_summary(ledger: pd.DataFrame, features: pd.DataFrame, caption_failures: int = 0) -> pd.DataFrame:
+    """The one-row dataset-level frame: what curation kept, how many captioned rows, how much repeats, and
+    the shares of unreadable inputs and of caption failures."""
     total = len(ledger)
     kept = int((ledger["status"] == "kept").sum()) if total else 0
+    unreadable = int(ledger["reason"].isin(UNREADABLE_REASONS).sum()) if total else 0
+    attempted = caption_failures + len(features)
     return pd.DataFrame(
         {
             "ledger_rows": [total],
@@ -139,6 +145,8 @@ def dataset_summary(ledger: pd.DataFrame, features: pd.DataFrame) -> pd.DataFram
             "dataset_rows": [len(features)],
             "exact_duplicate_fraction": [_repeat_fraction(features["caption"])],
             "near_duplicate_fraction": [_repeat_fraction(features["caption_normalised"])],
+            "decode_error_fraction": [unreadable / total if total else 0.0],
+            "caption_failure_fraction": [caption_failures / attempted if attempted else 0.0],
         }
     )
 

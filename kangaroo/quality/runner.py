@@ -54,7 +54,7 @@ def run_quality_gate(
     dataset_dir, report_dir = Path(dataset_dir), Path(report_dir)
     dataset = load_captioned_dataset(dataset_dir)
     features = caption_features(dataset.rows)
-    summary = dataset_summary(dataset.ledger, features)
+    summary = dataset_summary(dataset.ledger, features, dataset.caption_failures)
     report_dir.mkdir(parents=True, exist_ok=True)
 
     context = gate_context(settings)

@@ -29,6 +29,10 @@ class QualitySettings(Section):
     min_kept_fraction: float = 0.05
     max_kept_fraction: float = 1.0
     min_rows: int = 1
+    # Shares that say the run, not the data, went wrong: inputs rejected as unreadable (decode_error or
+    # internal_error) among all ledger rows, and kept videos the caption step failed on.
+    max_decode_error_fraction: float = 0.05
+    max_caption_failure_fraction: float = 0.02
     # Fraction of rows a per-row check may fail before the gate fails (GX `mostly` = 1 - this).
     max_bad_row_fraction: float = 0.0
     # Offending rows listed per failed expectation in summary.md and index.html.

@@ -164,6 +164,23 @@ def build_checks(settings: QualitySettings) -> list[Check]:
             ),
             f"curation kept between {s.min_kept_fraction:.0%} and {s.max_kept_fraction:.0%} of its inputs",
         ),
+        Check(
+            "decode_error_fraction",
+            DATASET_BATCH,
+            e.ExpectColumnValuesToBeBetween(
+                column="decode_error_fraction", min_value=0.0, max_value=s.max_decode_error_fraction
+            ),
+            f"at most {s.max_decode_error_fraction:.0%} of curation inputs rejected as unreadable "
+            "(decode_error, internal_error): more means a broken run or source, not bad files",
+        ),
+        Check(
+            "caption_failure_fraction",
+            DATASET_BATCH,
+            e.ExpectColumnValuesToBeBetween(
+                column="caption_failure_fraction", min_value=0.0, max_value=s.max_caption_failure_fraction
+            ),
+            f"the caption step failed on at most {s.max_caption_failure_fraction:.0%} of kept videos",
+        ),
     ]
     for check in specs:
         check.expectation.meta = {"check": check.name, "what": check.what}

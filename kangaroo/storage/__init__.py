@@ -15,6 +15,7 @@ from kangaroo.storage.errors import (
     ObjectNotFoundError,
     StorageAuthError,
     StorageError,
+    StorageUnavailableError,
     UnsafeKeyError,
 )
 from kangaroo.storage.settings import StorageSettings
@@ -35,6 +36,7 @@ __all__ = [
     "StorageAuthError",
     "StorageError",
     "StorageSettings",
+    "StorageUnavailableError",
     "UnsafeKeyError",
     "credentials_from_env",
     "init_dvc_repo",

@@ -1,6 +1,6 @@
 """Storage errors: each names the endpoint, bucket and key involved and the cause."""
 
-from kangaroo.errors import KangarooError
+from kangaroo.errors import InfrastructureError, KangarooError
 
 
 class StorageError(KangarooError):
@@ -27,8 +27,12 @@ class ObjectNotFoundError(StorageError):
     """No object under that key."""
 
 
-class EndpointUnreachableError(StorageError):
+class EndpointUnreachableError(StorageError, InfrastructureError):
     """The endpoint did not answer (refused, reset, timed out) after every retry."""
+
+
+class StorageUnavailableError(StorageError, InfrastructureError):
+    """The endpoint kept answering with server errors (5xx, SlowDown) until the retry budget ran out."""
 
 
 class ChecksumMismatchError(StorageError):

@@ -5,7 +5,7 @@ Built on the `minio` SDK. What this layer adds:
   checked afterwards against the server's size and ETag (the MD5, or the multipart ETag predicted from
   the part size); every download is hashed as it streams and compared with that SHA-256 (or with the
   ETag when it is a plain MD5 and no SHA-256 was recorded), else at least the size;
-- retries with exponential backoff on transient failures (connection refused/reset, timeouts, 5xx,
+- retries (tenacity) with exponential backoff on transient failures (connection refused/reset, timeouts, 5xx,
   SlowDown); auth, missing-bucket and missing-key answers fail at once with a typed StorageError;
 - downloads go to a temp file next to the target and are renamed only once verified, so an interrupted
   transfer leaves nothing half-written; object keys are validated so none can write outside the folder.
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import tenacity
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
@@ -36,6 +35,7 @@ from kangaroo.storage.errors import (
     ObjectNotFoundError,
     StorageAuthError,
     StorageError,
+    StorageUnavailableError,
 )
 from kangaroo.storage.settings import MIB, StorageSettings
 from kangaroo.storage.urls import S3Url, check_key, safe_local_path
@@ -64,6 +64,14 @@ class ObjectInfo:
     sha256: str | None
 
 
+class _Transient(Exception):
+    """A failure worth retrying; `cause` is what the client raised."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class ObjectStore:
     """Client for one S3/MinIO endpoint. Methods take `s3://bucket/key` URLs (str or S3Url)."""
 
@@ -82,6 +90,7 @@ class ObjectStore:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        retry_budget_s: float | None = None,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 120.0,
         verify_etag: bool = True,
@@ -98,6 +107,7 @@ class ObjectStore:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.retry_budget_s = retry_budget_s
         self.verify_etag = verify_etag
         # Retries are ours (typed errors, logged attempts): urllib3 must not retry underneath.
         http = urllib3.PoolManager(
@@ -129,6 +139,7 @@ class ObjectStore:
             max_attempts=settings.max_attempts,
             backoff_s=settings.backoff_s,
             backoff_max_s=settings.backoff_max_s,
+            retry_budget_s=settings.retry_budget_s,
             connect_timeout_s=settings.connect_timeout_s,
             read_timeout_s=settings.read_timeout_s,
             verify_etag=settings.verify_etag,
@@ -156,39 +167,56 @@ class ObjectStore:
         return StorageError(f"{where}: {err.code}: {err.message}")
 
     def _retry(self, operation: str, bucket: str, key: str | None, call: Callable[[], T]) -> T:
-        """Run `call`, retrying transient failures with exponential backoff and jitter."""
-        for attempt in range(1, self.max_attempts + 1):
+        """Run `call`, retrying transient failures (tenacity: exponential backoff with full jitter) until
+        `max_attempts` or `retry_budget_s` is spent; then a typed StorageError. The budget is what lets a
+        step ride out a MinIO pod restart; after it, the fault is the step's, never the object's."""
+        where = self._where(operation, bucket, key)
+
+        def attempt() -> T:
             try:
                 return call()
             except S3Error as err:
                 if err.code not in _TRANSIENT_CODES:
                     raise self._translate(err, operation, bucket, key) from err
-                cause: Exception = err
+                raise _Transient(err) from err
             except (ServerError, InvalidResponseError) as err:
                 status = getattr(err, "status_code", None) or getattr(err, "_code", None)
                 if isinstance(status, int) and status < 500:
-                    raise StorageError(f"{self._where(operation, bucket, key)}: {err}") from err
-                cause = err
+                    raise StorageError(f"{where}: {err}") from err
+                raise _Transient(err) from err
             except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as err:
-                cause = err
-            if attempt == self.max_attempts:
-                where = self._where(operation, bucket, key)
-                if isinstance(cause, S3Error | ServerError | InvalidResponseError):
-                    raise StorageError(f"{where}: server error after {attempt} attempts: {cause}") from cause
-                raise EndpointUnreachableError(
-                    f"{where}: endpoint unreachable after {attempt} attempts: {type(cause).__name__}: {cause}"
-                ) from cause
-            delay = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                raise _Transient(err) from err
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
             log.warning(
                 "%s failed (attempt %d/%d: %s); retrying in %.2fs",
-                self._where(operation, bucket, key),
-                attempt,
+                where,
+                state.attempt_number,
                 self.max_attempts,
-                type(cause).__name__,
-                delay,
+                type(state.outcome.exception().cause).__name__,
+                state.next_action.sleep if state.next_action else 0.0,
             )
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+
+        stop = tenacity.stop_after_attempt(self.max_attempts)
+        if self.retry_budget_s is not None:
+            stop = stop | tenacity.stop_after_delay(self.retry_budget_s)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Transient),
+            stop=stop,
+            wait=tenacity.wait_random_exponential(multiplier=self.backoff_s, max=self.backoff_max_s),
+            before_sleep=log_retry,
+        )
+        try:
+            return retrying(attempt)
+        except tenacity.RetryError as err:
+            attempts = err.last_attempt.attempt_number
+            cause = err.last_attempt.exception().cause
+            spent = f"after {attempts} attempts"
+            if isinstance(cause, S3Error | ServerError | InvalidResponseError):
+                raise StorageUnavailableError(f"{where}: server error {spent}: {cause}") from cause
+            raise EndpointUnreachableError(
+                f"{where}: endpoint unreachable {spent}: {type(cause).__name__}: {cause}"
+            ) from cause
 
     # ---- buckets and listing --------------------------------------------------------------------------
 

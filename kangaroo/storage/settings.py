@@ -18,7 +18,10 @@ class StorageSettings(Section):
     # S3 refuses parts under 5 MiB (except the last); files above one part go multipart.
     part_size_mib: int = Field(default=16, ge=5, le=5 * 1024)
     parallel_uploads: int = Field(default=2, ge=1)
-    max_attempts: int = Field(default=4, ge=1)
+    # Transient failures are retried until either budget is spent (long enough for a MinIO pod restart);
+    # after that the step fails: an unreachable store is never a verdict on the data.
+    max_attempts: int = Field(default=50, ge=1)
+    retry_budget_s: float = Field(default=180.0, gt=0.0)
     backoff_s: float = Field(default=0.5, ge=0.0)
     backoff_max_s: float = Field(default=8.0, ge=0.0)
     connect_timeout_s: float = Field(default=10.0, gt=0.0)

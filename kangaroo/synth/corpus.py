@@ -16,6 +16,7 @@ from tqdm import tqdm
 from kangaroo.synth.describe import reference_caption, source_caption
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.images import write_images
+from kangaroo.synth.motion import drafts_for_motion_clip, motion_truth_row, plan_motion_clips
 from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, Event, SynthError, plan_corpus
 from kangaroo.synth.questions import write_questions
 from kangaroo.synth.render import text_fraction
@@ -122,21 +123,35 @@ def write_corpus(out: str | Path, settings: SynthSettings) -> dict:
         if stale.name not in wanted:
             stale.unlink()
     sizes = render_all(plans, videos, settings)
+    megabytes = sum(sizes.values()) / 1e6
     truth = [ground_truth_row(p, sizes[p.index], settings.seed) for p in plans]
     write_jsonl(out / "ground_truth.jsonl", truth)
-    questions = write_questions(plans, settings.seed)
+    motion_plans = plan_motion_clips(settings)
+    if motion_plans:
+        (out / "motion").mkdir(exist_ok=True)
+        motion_sizes = render_all(motion_plans, out / "motion", settings)
+        write_jsonl(out / "motion_truth.jsonl", (motion_truth_row(p) for p in motion_plans))
+        megabytes += sum(motion_sizes.values()) / 1e6
+    motion_rng = np.random.default_rng([settings.seed, 11])
+    motion_drafts = [
+        d
+        for p in motion_plans
+        for d in drafts_for_motion_clip(p, motion_rng, every_timestamp=p.split == "train")
+    ]
+    questions = write_questions(plans, settings.seed, motion_drafts)
     write_jsonl(out / "questions.jsonl", questions)
     images, image_questions = write_images(out, settings)
     write_jsonl(out / "images.jsonl", images)
     write_jsonl(out / "image_questions.jsonl", image_questions)
     summary = {
         "clips": len(plans),
+        "motion_clips": len(motion_plans),
         "kinds": dict(Counter(p.kind for p in plans)),
         "questions": dict(Counter(q["category"] for q in questions)),
         "images": len(images),
         "image_questions": len(image_questions),
         "seconds": round(time.monotonic() - started, 1),
-        "megabytes": round(sum(sizes.values()) / 1e6, 1),
+        "megabytes": round(megabytes, 1),
     }
     log.info(
         "wrote %d clips (%s), %d questions (%s), %d images to %s in %.1f s (%.1f MB)",

@@ -220,15 +220,19 @@ def place_answers(drafts: list[Draft], rng: np.random.Generator) -> list[tuple[D
     return placed
 
 
-def write_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
-    """questions.jsonl rows for every good and long clip (see docs/data-formats.md)."""
+def write_questions(plans: list[ClipPlan], seed: int, motion_drafts: list[Draft] | None = None) -> list[dict]:
+    """questions.jsonl rows for every good and long clip, then the motion clips' (kangaroo.synth.motion),
+    answers balanced within each group, so adding motion clips leaves the other questions as they were."""
     rng = np.random.default_rng([seed, 5])
     drafts = [d for p in plans if p.kind in ANSWERED_KINDS for d in drafts_for_clip(p, rng)]
+    placed = place_answers(drafts, rng)
+    if motion_drafts:
+        placed += place_answers(motion_drafts, np.random.default_rng([seed, 12]))
     return [
         {
             "question_id": f"q_{number:05d}",
             "clip_id": draft.clip.clip_id,
-            "video": f"videos/{draft.clip.clip_id}.mp4",
+            "video": f"{'motion' if draft.clip.kind == 'motion' else 'videos'}/{draft.clip.clip_id}.mp4",
             "question": draft.question,
             "options": options,
             "answer": letter,
@@ -237,7 +241,7 @@ def write_questions(plans: list[ClipPlan], seed: int) -> list[dict]:
             "start": None,
             "end": None,
         }
-        for number, (draft, options, letter) in enumerate(place_answers(drafts, rng))
+        for number, (draft, options, letter) in enumerate(placed)
     ]
 
 

@@ -9,6 +9,9 @@ class SynthSettings(Section):
     seed: int = 0
     num_videos: int = 200
     num_images: int = 40
+    # short motion clips under motion/ with direction/order/timestamp questions (kangaroo.synth.motion)
+    num_motion_clips: int = 0
+    motion_seconds: float = 8.0
     # relative frequency of stills with 1, 2, 3, 4 shapes (placement has at most 4 cells)
     image_shape_weights: list[float] = [1.0, 1.0, 1.0, 1.0]
     image_distractors: Literal["unseen", "shown"] = "unseen"

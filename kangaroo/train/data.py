@@ -138,7 +138,9 @@ def planned_frames(
 def read_frames(media: Path, is_image: bool, stage: StageSettings, video: VideoSettings) -> SampledFrames:
     """Decode the sample's frames: an image at the stage resolution, or a video with dynamic sampling."""
     if is_image:
-        return read_image(media, size=stage.resolution, policy=video.resize_policy)
+        return read_image(
+            media, size=stage.resolution, policy=video.resize_policy, max_pixels=video.max_image_pixels
+        )
     with open_video(media, video) as reader:
         return reader.sample_fps(
             fps=stage.sampling_fps,

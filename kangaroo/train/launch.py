@@ -1,8 +1,9 @@
 """Entry point the KFP component and the CLI share: run one stage in this process, or spawn `torchrun`.
 
-Inside a launcher (torchrun, the deepspeed launcher, a PyTorchJob pod: RANK/WORLD_SIZE set) or with one GPU
+Inside a launcher (torchrun, the deepspeed launcher, a TrainJob node: RANK/WORLD_SIZE set) or with one GPU
 the stage runs in this process. With several GPUs and no launcher, `torchrun --nproc_per_node` is spawned
-on `kangaroo train` with the same arguments, and its summary.json is returned.
+on `kangaroo train` with the same arguments, and its summary.json is returned. A cluster job (several nodes,
+or `cluster_job=True`) is submitted as a Trainer v2 TrainJob and followed from this (CPU) process.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ def run_stage(
     num_nodes: int = 1,
     dataset_version: str | None = None,
     max_steps: int | None = None,
+    cluster_job: bool = False,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
     CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
-    (pre-empted pods). With num_nodes > 1 (and no launcher around) the stage runs as a PyTorchJob.
+    (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
+    cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
 
     enabled=False passes the init model through unchanged (a stage skipped in this run).
     """
@@ -54,11 +57,11 @@ def run_stage(
         else None
     )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if num_nodes > 1 and not under_launcher:
-        # Several nodes: the training operator runs the same `kangaroo train` under torchrun in each replica.
-        from kangaroo.k8s.multinode import run_stage_as_pytorchjob
+    if cluster_job or (num_nodes > 1 and not under_launcher):
+        # Trainer v2 runs the same `kangaroo train` under torchrun in each node of a TrainJob.
+        from kangaroo.k8s.multinode import run_stage_as_cluster_job
 
-        return run_stage_as_pytorchjob(
+        return run_stage_as_cluster_job(
             params,
             stage,
             out,
@@ -151,7 +154,7 @@ def spawn_torchrun(
         max_steps=max_steps,
         resume=resume,
     )
-    # The same entry point every PyTorchJob replica runs, here as N processes on this node.
+    # The same entry point every TrainJob node runs, here as N processes on this node.
     command = torchrun_command(stage, args, nproc_per_node=num_gpus, bin_dir=Path(sys.executable).parent)
     log.info("launching %s", " ".join(command))
     subprocess.run(command, check=True)

@@ -55,7 +55,11 @@ log = logging.getLogger(__name__)
 # Fault injection for the kill-and-resume test and for pre-emption drills: SIGKILL this process right after
 # the given optimizer step (after its checkpoint, if one is due), exactly like a pre-empted node.
 KILL_AFTER_STEP_ENV = "KANGAROO_TRAIN_KILL_AFTER_STEP"
-RUNTIME_SKIPS = ("undecodable", "length_mismatch")  # counted by the data workers while training
+RUNTIME_SKIPS = (
+    "undecodable",
+    "resource_limit",
+    "length_mismatch",
+)  # counted by the data workers while training
 
 
 def train_stage(

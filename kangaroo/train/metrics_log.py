@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
+
+from kangaroo.errors import KangarooError
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLogError(KangarooError):
+    """metrics.jsonl is damaged before its last line, so a resume cannot trust it."""
 
 
 class MetricsLog:
@@ -21,11 +30,26 @@ class MetricsLog:
         if resume_step is None:
             self.path.write_text("")
         else:
-            kept = [line for line in self._lines() if json.loads(line)["step"] <= resume_step]
+            kept = [json.dumps(row) for row in self._rows_for_resume() if row["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in kept))
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=resume_step)
+
+    def _rows_for_resume(self) -> list[dict[str, Any]]:
+        """Rows of the previous attempt. Its last line may be torn (the process died mid-write): that line
+        is dropped. A bad line anywhere else is damage, not an interruption: MetricsLogError names it."""
+        lines = self._lines()
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                if number == len(lines):
+                    log.warning("%s: dropping the torn last line %d on resume: %r", self.path, number, line)
+                    break
+                raise MetricsLogError(f"{self.path}:{number}: not a JSON row ({err})") from err
+        return rows
 
     def _lines(self) -> list[str]:
         if not self.path.is_file():

@@ -10,7 +10,8 @@
             `collate_packed_row`); the DataLoader hands rows back in order, so the rank sees one sequence
             whatever W is, and the position (epoch, cursor) in the checkpoint resumes it exactly
 
-A sample whose medium does not decode is skipped and counted (`undecodable`); shard, network and credential
+A sample whose medium does not decode is skipped and counted (`undecodable`, or `resource_limit` for pixel and
+decompression bombs); shard, network and credential
 failures end the stage with a PackedDataError naming the shard or URI.
 """
 
@@ -177,8 +178,8 @@ class PackedRowStream(IterableDataset):
             frames, media_meta = self._frames(
                 record, int(index.shard[sample]), bool(index.is_image[sample]), frames_cache, scratch
             )
-            if frames is None:
-                skipped["undecodable"] += 1
+            if isinstance(frames, str):  # why the medium gave no frames
+                skipped[frames] += 1
                 continue
             source = SOURCE_CODES[int(index.source[sample])]
             row_data = media_meta["rows"][source][int(index.position[sample])]
@@ -205,7 +206,7 @@ class PackedRowStream(IterableDataset):
         return StreamedRow(batch, list(row), dict(skipped))
 
     def _frames(self, record: int, shard: int, is_image: bool, cache: OrderedDict, scratch: Path):
-        """(decoded frames or None if undecodable, record meta), from a per-worker cache of recent media
+        """(decoded frames or the reason there are none, record meta), from a per-worker cache of recent media
         (bounded in bytes): a still's several questions often sit in nearby rows of the same window."""
         if record in cache:
             cache.move_to_end(record)
@@ -215,17 +216,21 @@ class PackedRowStream(IterableDataset):
         path.write_bytes(media)
         try:
             frames = read_frames(path, is_image, self.stage, self.video)
-        except VideoError as err:
+        except VideoError as err:  # hostile or broken media: skipped and counted, never fatal
             log.warning("skipping %s in %s: %s", meta["key"], self.index.shard_names[shard], err)
-            frames = None
+            frames = "resource_limit" if err.cause == "resource_limit" else "undecodable"
         finally:
             path.unlink(missing_ok=True)
         cache[record] = (frames, meta)
-        held = sum(f.frames.nbytes for f, _ in cache.values() if f is not None)
+        held = sum(_nbytes(f) for f, _ in cache.values())
         while len(cache) > 1 and held > self.frames_cache_bytes:  # bounded by bytes, not by samples
             evicted, _ = cache.popitem(last=False)[1]
-            held -= evicted.frames.nbytes if evicted is not None else 0
+            held -= _nbytes(evicted)
         return frames, meta
+
+
+def _nbytes(frames) -> int:
+    return 0 if isinstance(frames, str) else frames.frames.nbytes
 
 
 def _identity(item):

@@ -116,13 +116,14 @@ def probe_ordinals(count: int) -> list[int]:
 
 
 def index_from_decode(container, stream, deadline: float) -> tuple[FrameIndex, dict[int, np.ndarray]]:
-    """Index from a full decode (no colour conversion except of the probe frames, see `probe_ordinals`).
+    """Index from a full decode of a container positioned at its start (never rewound by a seek: a file
+    without a seek index, e.g. Matroska without Cues or keyframe flags, refuses even `seek(0)`); no colour
+    conversion except of the probe frames, see `probe_ordinals`.
 
     PTS the decoder reports out of order (AVI with packed B-frames) are sorted: frames come out in
     presentation order, so the k-th frame owns the k-th smallest timestamp. Frames without PTS get times
     from the average frame rate. Returns the index and {ordinal: full-resolution RGB} probe frames.
     """
-    container.seek(0)
     stream.thread_type = "AUTO"
     raw: list[int | None] = []
     powers: dict[int, object] = {}

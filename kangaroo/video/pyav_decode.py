@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
+from kangaroo.video.container import OpenLimits, open_container
 from kangaroo.video.index import DecodeTimeout, FrameIndex, IndexMismatch, check_deadline
 
 logger = logging.getLogger(__name__)
@@ -27,11 +28,10 @@ _INTRA = 1  # av.video.frame.PictureType.I
 Converter = Callable[["object"], np.ndarray]  # av.VideoFrame -> RGB uint8 [h, w, 3]
 
 
-def open_stream(path: str, decoder_threads: int, timeout_s: float):
-    """Open `path` with PyAV and return (container, first video stream) with threading configured."""
-    import av
-
-    container = av.open(path, timeout=timeout_s)
+def open_stream(path: str, decoder_threads: int, limits: OpenLimits):
+    """Open `path` under `limits` (container.py) and return (container, first video stream) with
+    threading configured."""
+    container = open_container(path, limits)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO" if decoder_threads != 1 else "SLICE"
     stream.thread_count = decoder_threads
@@ -63,6 +63,22 @@ def split_runs(runs: list[tuple[int, list[int]]], parts: int) -> list[list[tuple
     return [chunk for chunk in chunks if chunk]
 
 
+class SeekFailed(Exception):
+    """The demuxer refused a seek the packet index called for; the caller falls back to the exact
+    sequential path (`decode_sequential`), which needs no seeking."""
+
+
+def seek_to_keyframe(container, stream, keyframe_pts: int) -> None:
+    """Seek to the keyframe at `keyframe_pts`; raises SeekFailed where the demuxer cannot (FFmpeg returns
+    EPERM when, e.g., a Matroska file has neither Cues nor the index entries its clusters would give)."""
+    import av
+
+    try:
+        container.seek(keyframe_pts, stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError as err:
+        raise SeekFailed(f"seek to pts {keyframe_pts} refused: {err}") from err
+
+
 def _prime_decoder(container, stream) -> None:
     """Decode the stream's first packet before any seek. Decoders keep state from the stream head that
     later keyframes do not repeat (FFmpeg's H.264 decoder reads the encoder's build from an SEI in the first
@@ -80,12 +96,12 @@ def _decode_runs(
     convert: Converter,
     decoder_threads: int,
     deadline: float,
-    timeout_s: float,
+    limits: OpenLimits,
 ) -> dict[int, np.ndarray]:
     """Decode each run: seek to its keyframe, feed packets up to the last one a wanted frame needs (in
     decode order), skipping non-reference frames that are not wanted, then drain the decoder so the wanted
     frames come out without decoding the frames that follow them."""
-    container, stream = open_stream(path, decoder_threads, timeout_s)
+    container, stream = open_stream(path, decoder_threads, limits)
     context = stream.codec_context
     out: dict[int, np.ndarray] = {}
     try:
@@ -94,7 +110,7 @@ def _decode_runs(
             wanted = {int(index.pts[frame]): frame for frame in frames}
             last_packet = max(int(index.decode_position[frame]) for frame in frames)
             keyframe_pts = int(index.pts[keyframe])
-            container.seek(keyframe_pts, stream=stream, backward=True, any_frame=False)
+            seek_to_keyframe(container, stream, keyframe_pts)
             for packet in container.demux(stream):
                 check_deadline(deadline)
                 frame_index = index.frame_of_pts(packet.pts)
@@ -135,7 +151,7 @@ def decode_seek(
     workers: int,
     decoder_threads: int,
     deadline: float,
-    timeout_s: float,
+    limits: OpenLimits,
     min_frames_per_worker: int = 0,
 ) -> dict[int, np.ndarray]:
     """Decode sorted unique `targets` of a seekable file; returns {frame index: converted frame}.
@@ -147,11 +163,11 @@ def decode_seek(
     workers = max(1, min(workers, cost // max(min_frames_per_worker, 1)))
     chunks = split_runs(runs, workers)
     if len(chunks) == 1:
-        return _decode_runs(path, index, chunks[0], convert, decoder_threads, deadline, timeout_s)
+        return _decode_runs(path, index, chunks[0], convert, decoder_threads, deadline, limits)
     out: dict[int, np.ndarray] = {}
     with ThreadPoolExecutor(len(chunks), thread_name_prefix="kangaroo-decode") as pool:
         futures = [
-            pool.submit(_decode_runs, path, index, chunk, convert, decoder_threads, deadline, timeout_s)
+            pool.submit(_decode_runs, path, index, chunk, convert, decoder_threads, deadline, limits)
             for chunk in chunks
         ]
         for future in futures:
@@ -169,13 +185,13 @@ def decode_sequential(
     *,
     decoder_threads: int,
     deadline: float,
-    timeout_s: float,
+    limits: OpenLimits,
 ) -> dict[int, np.ndarray]:
     """Decode from the start, keeping frames whose output ordinal is in `targets` (the reference path)."""
     wanted = set(int(frame) for frame in targets)
     last = max(wanted) if wanted else -1
     out: dict[int, np.ndarray] = {}
-    container, stream = open_stream(path, decoder_threads, timeout_s)
+    container, stream = open_stream(path, decoder_threads, limits)
     try:
         for ordinal, frame in enumerate(container.decode(stream)):
             if ordinal % 16 == 0:
@@ -192,4 +208,12 @@ def decode_sequential(
     return out
 
 
-__all__ = ["DecodeTimeout", "decode_seek", "decode_sequential", "plan_runs", "split_runs"]
+__all__ = [
+    "DecodeTimeout",
+    "SeekFailed",
+    "decode_seek",
+    "decode_sequential",
+    "plan_runs",
+    "seek_to_keyframe",
+    "split_runs",
+]

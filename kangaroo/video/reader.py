@@ -26,8 +26,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from kangaroo.video.container import OpenLimits, check_header, check_memory_budget, open_container
 from kangaroo.video.decord_backend import DecordSource, deny_reason
-from kangaroo.video.errors import VideoError
+from kangaroo.video.errors import OutOfMemoryError, VideoError
 from kangaroo.video.frames import SampledFrames, apply_geometry, frame_geometry
 from kangaroo.video.index import (
     DecodeTimeout,
@@ -36,7 +37,7 @@ from kangaroo.video.index import (
     index_from_decode,
     index_from_packets,
 )
-from kangaroo.video.pyav_decode import decode_seek, decode_sequential
+from kangaroo.video.pyav_decode import SeekFailed, decode_seek, decode_sequential
 from kangaroo.video.sampling import fps_indices, indices_at, uniform_indices
 from kangaroo.video.settings import VideoSettings
 
@@ -56,26 +57,24 @@ class VideoReader:
         self.settings = settings or VideoSettings()
         self._decord: DecordSource | None = None
         self.backend_reason = ""
+        self._limits = OpenLimits.from_settings(self.settings)
         self._run(self._open, "opening")
 
     # -- opening -----------------------------------------------------------------------------------------
     def _open(self, deadline: float) -> None:
         import av
 
-        if not _is_url(self.path):
-            file = Path(self.path)
-            if not file.is_file():
-                raise VideoError(self.path, "missing", "no such file")
-            if file.stat().st_size == 0:
-                raise VideoError(self.path, "empty", "zero-byte file")
+        if _is_url(self.path):
+            raise VideoError(self.path, "unsupported", "only local files are decoded (download it first)")
+        file = Path(self.path)
+        if not file.is_file():
+            raise VideoError(self.path, "missing", "no such file")
+        if file.stat().st_size == 0:
+            raise VideoError(self.path, "empty", "zero-byte file")
         try:
-            container = av.open(self.path, timeout=self.settings.decode_timeout_s)
-        except FileNotFoundError as err:
-            raise VideoError(self.path, "missing", str(err)) from err
+            container = open_container(self.path, self._limits)
         except av.ExitError as err:  # FFmpeg's interrupt callback fired: the open exceeded the timeout
             raise DecodeTimeout from err
-        except av.FFmpegError as err:
-            raise VideoError(self.path, "corrupt", f"cannot open: {err}") from err
         try:
             if not container.streams.video:
                 raise VideoError(self.path, "no_video_stream", f"streams: {list(container.streams)}")
@@ -83,6 +82,8 @@ class VideoReader:
             context = stream.codec_context
             if context.codec is None or not context.name:
                 raise VideoError(self.path, "unsupported", "no decoder for the video stream")
+            check_header(self.path, container, stream, self.settings)
+            check_memory_budget(self.path, stream, self.settings.decoder_threads)
             self.codec = context.name
             self.width, self.height = int(context.width), int(context.height)
             self._nominal_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
@@ -90,13 +91,17 @@ class VideoReader:
             profile = getattr(context, "profile", None)
             deny = deny_reason(self.codec, profile, bool(context.has_b_frames), self._container_format)
             index = index_from_packets(container, stream, deadline)
-            probes: dict[int, np.ndarray] = {}
-            if index is None:
-                index, probes = index_from_decode(container, stream, deadline)
+        except MemoryError as err:  # av.error.MemoryError too: the worker's memory limit was hit
+            raise OutOfMemoryError(self.path, "out of memory while indexing") from err
         except av.FFmpegError as err:
             raise VideoError(self.path, "undecodable", str(err)) from err
         finally:
             container.close()
+        probes: dict[int, np.ndarray] = {}
+        if index is None:
+            # Decode from a fresh open rather than rewinding this container: a file without a seek index
+            # (Matroska without Cues or keyframe flags) refuses even seek(0) but decodes from the start.
+            index, probes = self._reindex(deadline)
         if index.num_frames == 0 or self.width <= 0 or self.height <= 0:
             raise VideoError(self.path, "undecodable", "no decodable video frames")
         self._index = index
@@ -104,15 +109,15 @@ class VideoReader:
             # Decoding frame 0 through the seek path proves the file decodes and the index matches.
             try:
                 probes = self._decode_pyav([0], None, deadline)
-            except IndexMismatch as err:
-                logger.info("%s: packet index disagrees with the decoder (%s); indexing by decode", self, err)
+            except (IndexMismatch, SeekFailed) as err:
+                logger.info(
+                    "%s: seek decode failed (%s); indexing by decode, reading sequentially", self.path, err
+                )
                 index, probes = self._reindex(deadline)
         self._choose_backend(deny, probes, deadline)
 
     def _reindex(self, deadline: float) -> tuple[FrameIndex, dict[int, np.ndarray]]:
-        import av
-
-        with av.open(self.path, timeout=self.settings.decode_timeout_s) as container:
+        with open_container(self.path, self._limits) as container:
             self._index, probes = index_from_decode(container, container.streams.video[0], deadline)
         return self._index, probes
 
@@ -180,6 +185,10 @@ class VideoReader:
             raise VideoError(self.path, "timeout", f"{what} took longer than {timeout:g} s") from err
         except VideoError:
             raise
+        except MemoryError as err:  # the worker's memory limit (or av.error.MemoryError, ENOMEM) was hit
+            raise OutOfMemoryError(self.path, f"{what}: out of memory") from err
+        except BlockingIOError as err:  # EAGAIN from avcodec_open2: no memory left for decoder threads
+            raise OutOfMemoryError(self.path, f"{what}: cannot start decoder threads ({err})") from err
         except (av.FFmpegError, IndexMismatch) as err:
             raise VideoError(self.path, "undecodable", f"{what}: {err}") from err
         finally:
@@ -193,7 +202,7 @@ class VideoReader:
         options = dict(
             decoder_threads=self.settings.decoder_threads,
             deadline=deadline,
-            timeout_s=self.settings.decode_timeout_s,
+            limits=self._limits,
         )
         if self._index.seekable:
             return decode_seek(
@@ -217,7 +226,7 @@ class VideoReader:
                 }
             try:
                 return self._decode_pyav(targets, geometry, deadline)
-            except IndexMismatch as err:
+            except (IndexMismatch, SeekFailed) as err:
                 logger.warning(
                     "%s: seek decode mismatch (%s); falling back to sequential decode", self.path, err
                 )

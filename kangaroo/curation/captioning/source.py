@@ -16,26 +16,52 @@ caption is the source caption unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from functools import cache
 from pathlib import Path
 
 from kangaroo.curation.captioning.base import Captioner, CaptionError, FrameCaption, split_sentences
 from kangaroo.curation.filters import VideoInfo
 
+log = logging.getLogger(__name__)
+
 CAPTION_INDEXES = ("ground_truth.jsonl", "captions.jsonl")
 
 
 @cache
 def _caption_index(path: Path) -> dict[str, str]:
+    """{video: caption} of a caption index; a line that does not parse names no video, so it is skipped
+    (with a warning) and the videos it might have described fail as "no source caption"."""
     index = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            log.warning("%s:%d: not JSON, skipped (%s)", path, number, err)
+            continue
+        if not isinstance(row, dict):
+            continue
         caption = row.get("source_caption") or row.get("caption")
-        if "video" in row and caption:
+        if "video" in row and isinstance(caption, str) and caption:
             index[row["video"]] = caption
     return index
+
+
+def _json_sidecar_caption(sidecar: Path) -> str | None:
+    """The `caption` of a `.json` sidecar; CaptionError (a caption failure of this video only) if the
+    uploaded sidecar is not a JSON object with a string caption."""
+    try:
+        record = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CaptionError(f"{sidecar}: caption sidecar is not valid JSON: {err}") from err
+    if not isinstance(record, dict):
+        raise CaptionError(f"{sidecar}: caption sidecar is not a JSON object")
+    caption = record.get("caption")
+    if caption is not None and not isinstance(caption, str):
+        raise CaptionError(f"{sidecar}: `caption` is {type(caption).__name__}, not a string")
+    return caption
 
 
 def find_source_caption(video: Path) -> str:
@@ -45,7 +71,7 @@ def find_source_caption(video: Path) -> str:
         return sidecar_txt.read_text().strip()
     sidecar_json = video.with_suffix(".json")
     if sidecar_json.is_file():
-        caption = json.loads(sidecar_json.read_text()).get("caption")
+        caption = _json_sidecar_caption(sidecar_json)
         if caption:
             return str(caption).strip()
     for folder in (video.parent, video.parent.parent):
