@@ -4,12 +4,12 @@ local file, publish a finished folder, fetch one file of packed data. S3 goes th
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from kangaroo.jsonl import read_jsonl
 from kangaroo.packed.errors import PackedDataError
 from kangaroo.storage import StorageError, StorageSettings
 
@@ -53,18 +53,10 @@ class Location:
             local = Path(tmp) / "rows.jsonl"
             if not self.fetch(target, local, required):
                 return []
-            rows = []
-            for number, line in enumerate(local.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise PackedDataError(f"{target}:{number}: not valid JSON: {err.msg}") from err
-                if not isinstance(row, dict):
-                    raise PackedDataError(f"{target}:{number}: expected a JSON object")
-                rows.append(row)
-            return rows
+            try:
+                return read_jsonl(local, PackedDataError)
+            except PackedDataError as err:  # name the input, not the temporary copy
+                raise PackedDataError(str(err).replace(str(local), target)) from err
 
     def fetch(self, target: str, local: Path, required: bool = True) -> bool:
         """Copy `target` (a path or s3:// URL) to `local`; False if it is absent and not required."""
