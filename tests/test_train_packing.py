@@ -123,3 +123,18 @@ def test_length_grouped_dynamic_padding_baseline():
     assert utilisation(pack_first_fit_decreasing(lengths, 200), lengths, 200) > padded_utilisation(
         batches, lengths
     )
+
+
+def test_sampler_packs_within_shard_windows():
+    """With shards given, an epoch packs window by window: each row reads at most `window` shards, and every
+    sample still comes exactly once per epoch."""
+    rng = random.Random(2)
+    lengths = [rng.randint(10, 90) for _ in range(400)]
+    shards = [i // 40 for i in range(400)]  # 10 shards of 40 samples
+    sampler = PackedRowSampler(lengths, 128, seed=5, groups=shards, window=2)
+    rows = sampler.global_rows(0)
+    assert sorted(i for row in rows for i in row) == list(range(400))
+    assert all(len({shards[i] for i in row}) <= 2 for row in rows)
+    windows = [frozenset(shards[i] for i in row) for row in rows]
+    assert len(set().union(*windows)) == 10 and max(len(w) for w in windows) == 2
+    assert sampler.global_rows(1) != rows  # a new shard order and shuffle every epoch

@@ -34,6 +34,11 @@ class PackedRowSampler:
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.groups = np.asarray(groups, dtype=np.int64) if groups is not None else None
         self.window = window
+        self._members: dict[int, np.ndarray] = {}  # group -> its sample indices (ascending)
+        if self.groups is not None:
+            order = np.argsort(self.groups, kind="stable")
+            keys, starts = np.unique(self.groups[order], return_index=True)
+            self._members = dict(zip(keys.tolist(), np.split(order, starts[1:]), strict=True))
         self.capacity = capacity
         self.seed = seed
         self.packing = packing
@@ -53,11 +58,12 @@ class PackedRowSampler:
         rng = np.random.default_rng([self.seed, epoch])
         if self.groups is None:
             return self._pack_window(np.arange(len(self.lengths)), rng)
-        shards = np.unique(self.groups)
+        shards = np.asarray(sorted(self._members))
         shards = shards[rng.permutation(len(shards))]
         rows = []
         for start in range(0, len(shards), self.window):
-            members = np.flatnonzero(np.isin(self.groups, shards[start : start + self.window]))
+            window = shards[start : start + self.window].tolist()
+            members = np.sort(np.concatenate([self._members[s] for s in window]))
             rows += self._pack_window(members, rng)
         return rows
 
