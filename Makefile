@@ -79,7 +79,7 @@ minio-remote: setup
 	@if [ -n "$(MINIO_DEFAULT)" ]; then $(BIN)/dvc remote default --local minio; fi
 	$(BIN)/dvc remote list
 
-# `make repro [STAGE=train_instruction_tuning]`: dvc.yaml's stages with this Makefile's environment
+# `make repro [STAGE=train@instruction_tuning]`: dvc.yaml's stages with this Makefile's environment
 # (caches, TMPDIR, offline HF) and the venv's `kangaroo` on PATH.
 .PHONY: repro
 repro: setup | $(WORK)/tmp

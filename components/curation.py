@@ -1,6 +1,7 @@
-"""Curation steps: plan shards, curate each shard (fan-out), merge the ledgers, caption the kept videos."""
+"""Curation steps: plan shards, curate and caption each shard (fan-out), merge ledgers and captions; the
+alignment model captioning and the gate score captions with."""
 
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Dataset, Input, Model, Output
 
 from components.image import project_component
 
@@ -47,12 +48,65 @@ def merge_curation(shards: Input[list[Dataset]], curated: Output[Dataset]) -> st
 
 
 @project_component
-def caption_dataset(
-    params_yaml: str, profile: str, overrides: list[str], curated: Input[Dataset], dataset: Output[Dataset]
+def prepare_alignment_model(
+    params_yaml: str,
+    profile: str,
+    overrides: list[str],
+    corpus_uri: str,
+    tower: Input[Model],
+    alignment_model: Output[Model],
 ):
-    """Caption the kept videos (frame-level, then video-level) into dataset.jsonl."""
+    """The CLIP-family model of `caption.alignment`: a configured checkpoint, or a tiny SigLIP trained on the
+    corpus's stills over the pre-trained vision tower (locked-image tuning)."""
     from kangaroo.config import load_params_text
-    from kangaroo.curation.captioning import caption_curated
+    from kangaroo.curation.alignment.train import prepare_alignment_model as prepare
 
     params = load_params_text(params_yaml, profile, overrides)
-    caption_curated(curated.path, dataset.path, params)
+    summary = prepare(params, corpus_uri, tower.path, alignment_model.path)
+    alignment_model.metadata.update(
+        {k: v for k, v in summary.items() if isinstance(v, (str, int, float, bool))}
+    )
+
+
+@project_component
+def caption_shard(
+    params_yaml: str,
+    profile: str,
+    overrides: list[str],
+    curated: Input[Dataset],
+    shard_index: int,
+    alignment_model: Input[Model],
+    resume_root: str,
+    captioned: Output[Dataset],
+):
+    """Caption one curated shard (frame-level, then video-level) with alignment scores; a retried task resumes
+    from `resume_root` (the checkpoint volume) and captions only the videos not written yet."""
+    import os
+
+    from kangaroo.config import load_params_text
+    from kangaroo.curation.alignment import load_alignment
+    from kangaroo.curation.captioning import caption_shard as caption
+
+    params = load_params_text(params_yaml, profile, overrides)
+    alignment = load_alignment(alignment_model.path, params.caption.alignment.batch_size)
+    writable = resume_root and os.access(resume_root, os.W_OK)  # the volume is mounted on the cluster
+    summary = caption(
+        curated.path, captioned.path, params, int(shard_index), alignment, resume_root if writable else None
+    )
+    captioned.metadata.update(
+        {"captioned": summary.captioned, "failed": summary.failed, "resumed": summary.resumed}
+    )
+
+
+@project_component
+def merge_captions(curated: Input[Dataset], shards: Input[list[Dataset]], dataset: Output[Dataset]) -> str:
+    """Concatenate the shards' captions into dataset.jsonl beside the merged ledger; every kept video must be
+    captioned or listed in caption_failures.jsonl. Returns the caption counts as JSON."""
+    import json
+    from dataclasses import asdict
+
+    from kangaroo.curation.captioning import merge_captions as merge
+
+    summary = asdict(merge([shard.path for shard in shards], curated.path, dataset.path))
+    dataset.metadata.update(summary)
+    return json.dumps(summary)

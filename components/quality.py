@@ -1,6 +1,6 @@
 """The caption quality gate: publishes the GX Data Docs as an HTML artifact and the summary as Markdown."""
 
-from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components.image import project_component
 
@@ -11,6 +11,7 @@ def quality_gate(
     profile: str,
     overrides: list[str],
     dataset: Input[Dataset],
+    alignment_model: Input[Model],
     report: Output[HTML],
     summary: Output[Markdown],
     gate_metrics: Output[Metrics],
@@ -26,7 +27,9 @@ def quality_gate(
 
     params = load_params_text(params_yaml, profile, overrides)
     report_dir = tempfile.mkdtemp(prefix="quality-report-")
-    result = run_quality_gate(dataset.path, report_dir, params.quality)
+    result = run_quality_gate(
+        dataset.path, report_dir, params.quality, alignment_model=alignment_model.path, params=params
+    )
     publish_single_file_report(result, report.path, summary.path)
     gate_metrics.log_metric("expectations_failed", len(result.failed_expectations))
     gate_metrics.log_metric("gate_passed", int(result.success))

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from kangaroo import config_cli
 from kangaroo.curation import cli as curation_cli
 from kangaroo.errors import InfrastructureError, KangarooError
 from kangaroo.eval import cli as eval_cli
@@ -37,9 +38,11 @@ def _root(
 
 def _register_commands() -> None:
     # One line per subcommand, in pipeline order; each package keeps its command in its own cli.py.
+    app.command("resolve-config")(config_cli.resolve_config)
     app.command("synth")(synth_cli.synth)
     app.command("frames")(video_cli.frames)
     app.command("curate")(curation_cli.curate)
+    app.command("alignment-model")(curation_cli.alignment_model)
     app.command("caption")(curation_cli.caption)
     app.command("validate")(quality_cli.validate)
     app.command("version-dataset")(storage_cli.version_dataset)

@@ -4,7 +4,14 @@
 
 from kfp import dsl, kubernetes
 
-from components.curation import caption_dataset, curate_shard, merge_curation, plan_shards
+from components.curation import (
+    caption_shard,
+    curate_shard,
+    merge_captions,
+    merge_curation,
+    plan_shards,
+    prepare_alignment_model,
+)
 from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
 from components.packing import pack_data
@@ -14,6 +21,7 @@ from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
 from kangaroo.config import load_params
+from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.k8s.trainjob import POD_ENV
@@ -42,11 +50,19 @@ def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineT
     return task
 
 
-def with_minio_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """MinIO credentials come from the Kubernetes Secret, never from pipeline parameters."""
-    kubernetes.use_secret_as_env(
-        task, secret_name=CLUSTER.minio_secret, secret_key_to_env=CLUSTER.minio_secret_env
-    )
+def with_minio_credentials(task: dsl.PipelineTask, secret: str = CLUSTER.minio_secret) -> dsl.PipelineTask:
+    """MinIO credentials come from a Kubernetes Secret, never from pipeline parameters; every task runs as
+    the image's non-root user (the namespace enforces Pod Security `restricted`)."""
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=CLUSTER.minio_secret_env)
+    uid = CLUSTER.run_as_user
+    kubernetes.set_security_context(task, run_as_user=uid, run_as_group=uid, run_as_non_root=True)
+    return task
+
+
+def label(task: dsl.PipelineTask, *keys: str) -> dsl.PipelineTask:
+    """Pod labels the egress NetworkPolicies select on (kangaroo.k8s.pod_labels)."""
+    for key in keys:
+        kubernetes.add_pod_label(task, key, pod_labels.ENABLED)
     return task
 
 
@@ -55,8 +71,15 @@ def cpu_step(task: dsl.PipelineTask, cache: bool = True) -> dsl.PipelineTask:
     return task.set_caching_options(cache)
 
 
+def untrusted_step(task: dsl.PipelineTask, *egress: str) -> dsl.PipelineTask:
+    """A step that decodes uploads: the MinIO user that reads raw/ and writes curated/ only, and no egress
+    beyond DNS, MinIO and KFP (plus EGRESS labels)."""
+    place_on(with_minio_credentials(task, CLUSTER.curation_minio_secret), CLUSTER.cpu_pool)
+    return label(task, pod_labels.UNTRUSTED_INPUT, *egress)
+
+
 def gpu_step(task: dsl.PipelineTask, gpus) -> dsl.PipelineTask:
-    place_on(with_minio_credentials(task), CLUSTER.gpu_pool, gpus=gpus)
+    place_on(label(with_minio_credentials(task), pod_labels.HTTPS_EGRESS), CLUSTER.gpu_pool, gpus=gpus)
     # DataLoader workers and NCCL share tensors through /dev/shm, 64 MiB in a plain pod.
     kubernetes.empty_dir_mount(
         task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=SHM_SIZE
@@ -69,8 +92,12 @@ def trainjob_launcher_step(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """A CPU task that submits and follows a TrainJob: no GPU request, the shared PVC (the job's files), and
     its own pod's name/uid/namespace (downward API) for the job's ownerReference. A retry (the CPU node went
     away) follows the job already running; a Failed job stays failed."""
-    cpu_step(task)
+    label(cpu_step(task), pod_labels.HTTPS_EGRESS)  # the Kubernetes API
     kubernetes.mount_pvc(task, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount)
+    # the only task holding a token that may create jobs (= pods): the trainer account's
+    kubernetes.use_secret_as_volume(
+        task, secret_name=CLUSTER.trainer_token_secret, mount_path=CLUSTER.trainer_token_mount
+    )
     for field, variable in POD_ENV.items():
         kubernetes.use_field_path_as_env(task, env_name=variable, field_path=f"metadata.{field}")
     return task.set_retry(num_retries=CLUSTER.retries, backoff_duration="60s", backoff_factor=2.0)
@@ -113,20 +140,47 @@ def kangaroo_pipeline(
         # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
         tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, **config))
         tower.set_display_name("pre-train vision tower")
-        plan = cpu_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
+        # The CLIP-family model captions are scored with (trained on the stills over the tower when tiny).
+        aligner = cpu_step(
+            prepare_alignment_model(corpus_uri=corpus_uri, tower=tower.outputs["tower"], **config)
+        ).set_display_name("alignment model")
+        plan = untrusted_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
-            shard = cpu_step(
+            shard = untrusted_step(
                 curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
             ).set_display_name("curate shard")
             # A shard fails only on infrastructure (store/disk down past its retry budget): retry it later.
             shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
+            # Captioning calls remote services: retried, and a retry resumes from the checkpoint volume.
+            shard_captions = untrusted_step(
+                caption_shard(
+                    curated=shard.outputs["curated"],
+                    shard_index=shard_index,
+                    alignment_model=aligner.outputs["alignment_model"],
+                    resume_root=checkpoint_root,
+                    **config,
+                ),
+                pod_labels.CAPTIONER_EGRESS,
+            ).set_display_name("caption shard")
+            shard_captions.set_retry(num_retries=CLUSTER.retries, backoff_duration="30s", backoff_factor=2.0)
+            kubernetes.mount_pvc(
+                shard_captions, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
+            )
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
-        captioned = cpu_step(caption_dataset(curated=merged.outputs["curated"], **config))
-        captioned.set_display_name("caption")
-        gate = cpu_step(quality_gate(dataset=captioned.outputs["dataset"], **config)).set_display_name(
-            "quality gate"
-        )
+        captioned = cpu_step(
+            merge_captions(
+                curated=merged.outputs["curated"], shards=dsl.Collected(shard_captions.outputs["captioned"])
+            )
+        ).set_display_name("merge captions")
+        # The gate decodes key frames of uploads (alignment scores, the report's frame strips).
+        gate = untrusted_step(
+            quality_gate(
+                dataset=captioned.outputs["dataset"],
+                alignment_model=aligner.outputs["alignment_model"],
+                **config,
+            )
+        ).set_display_name("quality gate")
 
         with dsl.If(gate.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
             packed = cpu_step(

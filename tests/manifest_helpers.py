@@ -25,7 +25,7 @@ def copy_manifests(destination: Path) -> Path:
     shutil.copytree(
         ROOT / "manifests",
         destination / "manifests",
-        ignore=shutil.ignore_patterns("minio.env", "params.yaml"),
+        ignore=shutil.ignore_patterns("*.env", "params.yaml"),
     )
     shutil.copyfile(ROOT / "params.yaml", destination / "params.yaml")
     prepare_manifest_inputs(destination)
@@ -63,3 +63,8 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
             for job in doc["spec"]["template"]["spec"]["replicatedJobs"]:
                 specs.append((f"{kind}/{name}/{job['name']}", job["template"]["spec"]["template"]["spec"]))
     return specs
+
+
+# Compiled-pipeline executors that open uploaded media: curation, per-shard captioning, and the gate
+# (alignment scores, the report's frame strips). They get the scoped MinIO user and no API egress.
+DECODING_EXECUTORS = {"exec-plan-shards", "exec-curate-shard", "exec-caption-shard", "exec-quality-gate"}

@@ -4,16 +4,20 @@ backends, through caption_curated and the `kangaroo caption` CLI."""
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from curation_helpers import tiny_params
 from typer.testing import CliRunner
 
 from kangaroo.cli import app
+from kangaroo.config import load_params
+from kangaroo.config_policy import SecuritySettings
 from kangaroo.curation.captioning import CaptionError, FrameCaption, caption_curated, merge_deterministic
 from kangaroo.curation.ledger import LedgerRow, write_ledger
 from kangaroo.video.synthetic import write_index_clip
@@ -263,16 +267,31 @@ def completions_server():
     server.server_close()
 
 
+def params_allowing_captioner(base_url: str) -> Path:
+    """The project's params.yaml with BASE_URL added to security.caption_endpoints, as an operator would
+    allow their captioning server (no run can add one: that block is fixed at deployment)."""
+    tree = yaml.safe_load((ROOT / "params.yaml").read_text())
+    allowed = [*SecuritySettings().caption_endpoints, base_url]
+    tree["profiles"]["tiny"].setdefault("security", {})["caption_endpoints"] = allowed
+    path = Path(tempfile.mkdtemp(prefix="params-")) / "params.yaml"
+    path.write_text(yaml.safe_dump(tree, sort_keys=False))
+    return path
+
+
 def openai_params(base_url: str, *extra: str):
-    return tiny_params(
-        "caption.backend=openai",
-        f"caption.openai.base_url={base_url}",
-        "caption.openai.model=tiny-vlm",
-        "caption.openai.timeout_s=1.0",
-        "caption.openai.backoff_s=0.05",
-        "caption.openai.max_retries=3",
-        "caption.openai.max_concurrency=4",
-        *extra,
+    return load_params(
+        params_allowing_captioner(base_url),
+        "tiny",
+        [
+            "caption.backend=openai",
+            f"caption.openai.base_url={base_url}",
+            "caption.openai.model=tiny-vlm",
+            "caption.openai.timeout_s=1.0",
+            "caption.openai.backoff_s=0.05",
+            "caption.openai.max_retries=3",
+            "caption.openai.max_concurrency=4",
+            *extra,
+        ],
     )
 
 

@@ -19,6 +19,15 @@ def test_override_is_parsed_as_yaml(project_root: Path):
     assert params.curation.workers == 7
 
 
+def test_override_reaches_a_value_the_file_leaves_at_its_default(project_root: Path):
+    """params.yaml holds only the profiles' choices; `--set` still addresses every setting."""
+    params = load_params(
+        project_root / "params.yaml", "tiny", ["eval.batch_size=3", "model.llm.hidden_size=64"]
+    )
+    assert params.eval.batch_size == 3 and params.model.llm.hidden_size == 64
+    assert params.train.torch_threads == 2  # the profile's own choices survive the override
+
+
 def test_unknown_override_key_is_named(project_root: Path):
     with pytest.raises(ConfigError, match="curation.wrkers"):
         load_params(project_root / "params.yaml", overrides=["curation.wrkers=3"])
@@ -26,7 +35,7 @@ def test_unknown_override_key_is_named(project_root: Path):
 
 def test_bad_value_names_key_and_file(project_root: Path, tmp_path: Path):
     tree = yaml.safe_load((project_root / "params.yaml").read_text())
-    tree["curation"]["workers"] = "many"
+    tree["profiles"]["tiny"]["curation"] = {"workers": "many"}
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(tree))
     with pytest.raises(ConfigError) as err:

@@ -39,7 +39,10 @@ PLANTED_BAD = BAD_KINDS  # every kind of bad input the sample corpus plants
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
-    write_corpus(out, SynthSettings(seed=3, num_videos=NUM_VIDEOS, num_images=4, long_video_seconds=30.0))
+    settings = SynthSettings(
+        seed=3, num_videos=NUM_VIDEOS, num_images=4, num_motion_clips=0, long_video_seconds=30.0
+    )
+    write_corpus(out, settings)
     return out
 
 
@@ -280,3 +283,20 @@ def test_face_filter_on_real_videos(name, face_fires):
     assert (row.reason == "face_coverage") == face_fires, row
     score = row.scores["face_coverage"]
     assert (score > p.curation.face.max_coverage) == face_fires
+
+
+def test_a_matroska_remux_without_a_seek_index_is_judged_like_the_original(corpus, truth, tmp_path):
+    """A kept clip remuxed as a streaming remuxer writes Matroska (no Cues, no keyframe flags: FFmpeg refuses
+    every seek, even to 0) decodes sequentially and gets the same verdict, not `decode_error`."""
+    import av
+    from video_helpers import remux_without_seek_index
+
+    (original,) = [r for r in truth.values() if r["expected_status"] == "kept" and r["kind"] == "good"][:1]
+    source = corpus / original["video"]
+    remux = remux_without_seek_index(source, tmp_path / "remux.mkv")
+    with av.open(str(remux)) as container, pytest.raises(av.FFmpegError):
+        container.seek(0)
+    params = tiny_params()
+    kept = evaluate_video(VideoTask(str(source), "original.mp4", 0, params))
+    row = evaluate_video(VideoTask(str(remux), "remux.mkv", 0, params))
+    assert kept.status == "kept" and row.status == "kept", (row.reason, row.error)

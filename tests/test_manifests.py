@@ -24,9 +24,11 @@ from manifest_helpers import (
 )
 
 from kangaroo.config import load_params
-from kangaroo.k8s.manifest_inputs import MINIO_ENV, ManifestInputError, prepare_manifest_inputs
+from kangaroo.k8s.manifest_inputs import MINIO_ENV, MINIO_ENVS, ManifestInputError, prepare_manifest_inputs
 
 GPU_RESOURCE = "nvidia.com/gpu"
+ROOT_SECRET = "kangaroo-minio"  # MinIO's root account (manifests/base/kustomization.yaml)
+ROOT_SECRET_USERS = {"StatefulSet/minio", "Job/minio-create-buckets"}
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +189,9 @@ def test_names_match_the_cluster_block(rendered, overlay, cluster):
     assert {doc["metadata"].get("namespace") for doc in namespaced} == {cluster.namespace}
     assert set(by_kind(docs, "Namespace")) == {cluster.namespace}
 
-    secret = by_kind(docs, "Secret")[cluster.minio_secret]
-    assert set(secret["data"]) == set(cluster.minio_secret_env)
+    step_secrets = {cluster.minio_secret, cluster.curation_minio_secret}
+    for name in step_secrets:
+        assert set(by_kind(docs, "Secret")[name]["data"]) == set(cluster.minio_secret_env), name
     assert cluster.checkpoint_pvc in by_kind(docs, "PersistentVolumeClaim")
     assert cluster.service_account in by_kind(docs, "ServiceAccount")
     binding = by_kind(docs, "RoleBinding")[cluster.service_account]
@@ -200,8 +203,9 @@ def test_names_match_the_cluster_block(rendered, overlay, cluster):
     assert host == f"minio.{cluster.namespace}.svc.cluster.local"
     service = by_kind(docs, "Service")["minio"]
     assert int(port) in {p["port"] for p in service["spec"]["ports"]}
-    bucket_job = by_kind(docs, "Job")["minio-create-buckets"]["spec"]["template"]["spec"]["containers"][0]
-    assert bucket_job["command"][-1] == f"kangaroo/{storage.bucket}"
+    bucket_spec = by_kind(docs, "Job")["minio-create-buckets"]["spec"]["template"]["spec"]
+    make_bucket = containers(bucket_spec)[0]
+    assert make_bucket["command"][-1] == f"kangaroo/{storage.bucket}"
     for name, spec in pod_specs(docs):
         for container in containers(spec):
             if container["image"].startswith(cluster.image.rsplit(":", 1)[0]):
@@ -209,30 +213,51 @@ def test_names_match_the_cluster_block(rendered, overlay, cluster):
             for env in container.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
-                    assert ref["name"] == cluster.minio_secret and ref["key"] in cluster.minio_secret_env, (
-                        name
-                    )
+                    assert ref["key"] in cluster.minio_secret_env, name
+                    # the root account: only MinIO itself and the Job that creates the scoped users
+                    allowed = step_secrets | ({ROOT_SECRET} if name in ROOT_SECRET_USERS else set())
+                    assert ref["name"] in allowed, f"{name}: {ref['name']}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_rbac_is_least_privilege(rendered, overlay, cluster):
     docs = objects(rendered[overlay])
     assert by_kind(docs, "ClusterRole") == {} and by_kind(docs, "ClusterRoleBinding") == {}
-    rules = by_kind(docs, "Role")[cluster.service_account]["rules"]
-    granted = {
-        (group, resource, verb, tuple(rule.get("resourceNames", ())))
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-    assert all("*" not in entry[:3] for entry in granted)
-    verbs_on = lambda group, resource: {e[2] for e in granted if e[:2] == (group, resource)}  # noqa: E731
+    roles = by_kind(docs, "Role")
+
+    def granted(role: str) -> set[tuple]:
+        return {
+            (group, resource, verb, tuple(rule.get("resourceNames", ())))
+            for rule in roles[role]["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+
+    # The run's account, whose token every task (the ones decoding uploads included) carries: one read.
+    assert granted(cluster.service_account) == {("", "configmaps", "get", (cluster.params_configmap,))}
+    trainer = granted(cluster.trainer_service_account)
+    assert all("*" not in entry[:3] for entry in trainer)
+    verbs_on = lambda group, resource: {e[2] for e in trainer if e[:2] == (group, resource)}  # noqa: E731
     assert verbs_on("kubeflow.org", "pytorchjobs") == {"create", "get", "list", "watch", "delete"}
-    assert verbs_on("", "secrets") == {"get"}
-    assert {e[3] for e in granted if e[1] == "secrets"} == {(cluster.minio_secret,)}
+    assert verbs_on("", "secrets") == set(), "the trainer reads no Secret"
     assert verbs_on("", "pods/log") == {"get"}
     assert not any(verb in {"create", "update", "patch", "delete"} for verb in verbs_on("", "pods"))
+    accounts = by_kind(docs, "ServiceAccount")
+    assert accounts[cluster.trainer_service_account]["automountServiceAccountToken"] is False
+    token = by_kind(docs, "Secret")[cluster.trainer_token_secret]
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert token["metadata"]["annotations"] == {
+        "kubernetes.io/service-account.name": cluster.trainer_service_account
+    }
+    bound = {subject["name"] for doc in by_kind(docs, "RoleBinding").values() for subject in doc["subjects"]}
+    assert bound == {cluster.service_account, cluster.trainer_service_account}
+    runner_roles = {
+        doc["roleRef"]["name"]
+        for doc in by_kind(docs, "RoleBinding").values()
+        if any(subject["name"] == cluster.service_account for subject in doc["subjects"])
+    }
+    assert runner_roles == {cluster.service_account}, "the run's account is bound to its one-read Role only"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -263,8 +288,8 @@ def test_trainjob_launcher_rbac_is_namespaced_least_privilege(rendered, overlay,
         "name": role["metadata"]["name"],
     }
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": cluster.service_account, "namespace": cluster.namespace}
-    ]
+        {"kind": "ServiceAccount", "name": cluster.trainer_service_account, "namespace": cluster.namespace}
+    ], "the trainer's token, mounted into the launcher task only; not the account every task carries"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -292,14 +317,14 @@ def test_trainer_runtime_validates_against_the_pinned_crd(rendered, overlay, clu
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_minio_reachable_only_from_its_namespace(rendered, overlay):
     docs = objects(rendered[overlay])
-    (policy,) = by_kind(docs, "NetworkPolicy").values()
+    policy = by_kind(docs, "NetworkPolicy")["minio-same-namespace-only"]
     minio_labels = by_kind(docs, "StatefulSet")["minio"]["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= minio_labels.items()
     (rule,) = policy["spec"]["ingress"]
     # A bare podSelector (no namespaceSelector/ipBlock) only admits pods of the policy's namespace.
     assert rule["from"] == [{"podSelector": {}}]
-    assert {port["port"] for port in rule["ports"]} == {9000, 9001}
+    assert {port["port"] for port in rule["ports"]} == {9000}, "S3 only: the console is off"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -328,12 +353,19 @@ def test_no_plaintext_secrets_committed():
         text=True,
         check=True,
     ).stdout.split()
-    assert "manifests/base/minio/minio.env.example" in tracked
-    assert str(MINIO_ENV) not in tracked and "manifests/base/params/params.yaml" not in tracked
+    assert {f"{env}.example" for env in MINIO_ENVS} <= set(tracked)
+    assert not {str(env) for env in MINIO_ENVS} & set(tracked)
+    assert "manifests/base/params/params.yaml" not in tracked
     for relative in tracked:
         text = (ROOT / relative).read_text()
         for doc in yaml.safe_load_all(text) if relative.endswith((".yaml", ".yml")) else ():
             if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                # a service-account token Secret carries no value: the token controller fills it in
+                if doc.get("type") == "kubernetes.io/service-account-token" and not {
+                    "data",
+                    "stringData",
+                } & set(doc):
+                    continue
                 pytest.fail(f"{relative}: a Secret object is committed (use the secretGenerator)")
         for line in text.splitlines():
             if relative.endswith(".env.example") and "=" in line and not line.startswith("#"):
@@ -347,19 +379,20 @@ def test_no_plaintext_secrets_committed():
 
 def test_manifest_inputs_keep_existing_credentials_and_refresh_params(tmp_path):
     repo = copy_manifests(tmp_path)
-    env_file = repo / MINIO_ENV
-    first = env_file.read_text()
-    values = dict(line.split("=", 1) for line in first.split())
-    assert set(values) == {"accesskey", "secretkey"}
-    assert len(values["accesskey"]) == 20 and len(values["secretkey"]) == 40
-    assert all(value.isalnum() and not value.startswith("REPLACE_ME") for value in values.values())
-    assert env_file.stat().st_mode & 0o077 == 0, "credentials file readable by others"
+    first = {env: (repo / env).read_text() for env in MINIO_ENVS}
+    for env, text in first.items():
+        values = dict(line.split("=", 1) for line in text.split())
+        assert set(values) == {"accesskey", "secretkey"}
+        assert len(values["accesskey"]) == 20 and len(values["secretkey"]) == 40
+        assert all(value.isalnum() and not value.startswith("REPLACE_ME") for value in values.values())
+        assert (repo / env).stat().st_mode & 0o077 == 0, f"{env}: credentials file readable by others"
+    assert len({text for text in first.values()}) == len(MINIO_ENVS), "every identity has its own keys"
     (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "# edited\n")
     prepare_manifest_inputs(repo)
-    assert env_file.read_text() == first, "MinIO keeps its first root credentials: never regenerate"
+    assert {env: (repo / env).read_text() for env in MINIO_ENVS} == first, "credentials are never regenerated"
     assert (repo / "manifests/base/params/params.yaml").read_text().endswith("# edited\n")
     other = copy_manifests(tmp_path / "other")
-    assert (other / MINIO_ENV).read_text() != first, "credentials are random per deployment"
+    assert (other / MINIO_ENV).read_text() != first[MINIO_ENV], "credentials are random per deployment"
 
 
 def test_manifest_inputs_name_the_missing_file(tmp_path):
@@ -373,7 +406,7 @@ def test_manifest_inputs_name_the_missing_file(tmp_path):
 def test_fresh_clone_without_generated_inputs_fails_clearly(tmp_path):
     """Without `make manifests-config`, kustomize stops and names the missing file (no silent defaults)."""
     shutil.copytree(
-        ROOT / "manifests", tmp_path / "manifests", ignore=shutil.ignore_patterns("minio.env", "params.yaml")
+        ROOT / "manifests", tmp_path / "manifests", ignore=shutil.ignore_patterns("*.env", "params.yaml")
     )
     result = subprocess.run(
         [str(KUBECTL), "kustomize", str(tmp_path / "manifests/overlays/local")],

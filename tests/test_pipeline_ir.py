@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from manifest_helpers import DECODING_EXECUTORS
 
 from components.placement import plan_training
 from kangaroo.config import load_params, load_params_text
@@ -96,7 +97,9 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         "plan-shards",
         "curate-shard",
         "merge-curation",
-        "caption-dataset",
+        "prepare-alignment-model",
+        "caption-shard",
+        "merge-captions",
         "quality-gate",
         "pack-data",
         "version-dataset",
@@ -151,8 +154,21 @@ def test_shards_fan_out_and_are_collected(compiled):
     ir, _, _ = compiled
     loop = ir["components"]["comp-exit-handler-1"]["dag"]["tasks"]["for-loop-2"]
     assert loop["parameterIterator"]["items"]["inputParameter"].endswith("plan-shards-Output")
-    merge_input = all_tasks(ir)["merge-curation"]["inputs"]["artifacts"]["shards"]
+    tasks = all_tasks(ir)
+    merge_input = tasks["merge-curation"]["inputs"]["artifacts"]["shards"]
     assert merge_input["taskOutputArtifact"]["producerTask"] == "for-loop-2"
+    # each shard is captioned inside the same loop, from its own curated shard, and the captions collected
+    loop_tasks = ir["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert {"curate-shard", "caption-shard"} <= set(loop_tasks)
+    curated = loop_tasks["caption-shard"]["inputs"]["artifacts"]["curated"]["taskOutputArtifact"]
+    assert curated == {"outputArtifactKey": "curated", "producerTask": "curate-shard"}
+    assert loop_tasks["caption-shard"]["retryPolicy"]["maxRetryCount"] >= 1
+    captions = tasks["merge-captions"]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+    assert captions["producerTask"] == "for-loop-2"
+    assert tasks["quality-gate"]["inputs"]["artifacts"]["alignment_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "alignment_model",
+        "producerTask": "prepare-alignment-model",
+    }
 
 
 def test_gate_condition_guards_training_and_else_stops_the_run(compiled):
@@ -211,18 +227,24 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
         assert tolerations == [t.model_dump(exclude_none=True) for t in pool.tolerations], name
         if name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
             secret = spec["secretAsEnv"][0]
-            assert secret["secretName"] == cluster.minio_secret
+            decodes_uploads = name in DECODING_EXECUTORS
+            assert secret["secretName"] == (
+                cluster.curation_minio_secret if decodes_uploads else cluster.minio_secret
+            )
             assert {e["envVar"] for e in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     for name in (gpu - {"exec-evaluate-model"}) | launcher_executors(ir):
         assert k8s[name]["pvcMount"][0]["mountPath"] == cluster.checkpoint_mount
 
 
-def test_retries_on_preemptible_steps_only(compiled):
+def test_retries_on_preemptible_and_remote_calling_steps_only(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
     # pre-emptible GPU pods; TrainJob launchers (a retry follows the running job, a failed one stays failed);
-    # curation shards, which fail only when storage/disk is down past its retry budget (issue 21)
-    retried_executors = gpu_executors(ir) | launcher_executors(ir) | {"exec-curate-shard"}
+    # curation shards, which fail only when storage/disk is down past its retry budget (issue 21); caption
+    # shards, which call remote services and resume from the checkpoint volume when retried
+    retried_executors = (
+        gpu_executors(ir) | launcher_executors(ir) | {"exec-curate-shard", "exec-caption-shard"}
+    )
     for task in leaf_tasks(ir):
         assert ("retryPolicy" in tasks[task["key"]]) == (task["executor"] in retried_executors), task["name"]
 

@@ -21,7 +21,7 @@ from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES
 
 NUM_VIDEOS = 30
 SEED = 7
-OVERRIDES = {"long_video_seconds": 30.0, "num_images": 8, "workers": 2}
+OVERRIDES = {"long_video_seconds": 30.0, "num_images": 8, "num_motion_clips": 0, "workers": 2}
 BROKEN_KINDS = ("zero_byte", "truncated", "random_bytes", "audio_only")
 AFTER_EVENT = 0.06  # look at the first frame this long after an event: the change is on screen by then
 

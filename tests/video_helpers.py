@@ -77,3 +77,16 @@ def write_matroska_without_seek_index(path: Path, num_frames: int, fps: int = 25
             mux(stream.encode(av.VideoFrame.from_ndarray(index_frame(index, 192, 128), format="rgb24")))
         mux(stream.encode(None))
     return path
+
+
+def remux_without_seek_index(source: Path, out: Path) -> Path:
+    """`source`'s video stream remuxed into Matroska the same way (to a pipe, keyframe flags dropped)."""
+    with av.open(str(source)) as inp, out.open("wb") as handle:
+        with av.open(_Pipe(handle), "w", format="matroska") as container:
+            stream = container.add_stream_from_template(inp.streams.video[0])
+            for packet in inp.demux(inp.streams.video[0]):
+                if packet.dts is None:
+                    continue  # the demuxer's end-of-stream flush packet
+                packet.stream, packet.is_keyframe = stream, False
+                container.mux(packet)
+    return out

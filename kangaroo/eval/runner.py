@@ -429,7 +429,7 @@ def evaluate_checkpoint(
     if spec.kind == "sample" and spec.split is None:
         spec = BenchmarkSpec(spec.kind, spec.location, "eval")
     settings: EvalSettings = params.eval
-    questions = load_benchmark(spec, settings.cache_dir, getattr(params, "storage", None))
+    questions = load_benchmark(spec, settings.cache_dir, params.storage)
     if limit is not None:
         questions = questions[:limit]
     if spec.kind == "sample" and not any(q.category == settings.long_video_category for q in questions):

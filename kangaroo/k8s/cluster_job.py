@@ -4,6 +4,7 @@ per-node resources, the MinIO credentials env, condition lookup, clean-up and th
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -69,10 +70,19 @@ def delete_quietly(api, group: str, version: str, plural: str, namespace: str, n
         log.warning("could not delete %s %s/%s: %s", plural, namespace, name, err)
 
 
-def default_api_client():
-    """In a pod: the service account's in-cluster config; elsewhere: ~/.kube/config."""
+def default_api_client(token_dir: str | None = None):
+    """With TOKEN_DIR holding a service-account token Secret (token, ca.crt: cluster.trainer_token_mount in
+    the launcher task): that account's in-cluster config. Otherwise, in a pod: the pod's own account;
+    elsewhere: ~/.kube/config."""
     from kubernetes import client, config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
 
+    if token_dir and os.path.isfile(os.path.join(token_dir, "token")):
+        configuration = client.Configuration()
+        InClusterConfigLoader(
+            token_filename=os.path.join(token_dir, "token"), cert_filename=os.path.join(token_dir, "ca.crt")
+        ).load_and_set(configuration)
+        return client.ApiClient(configuration)
     try:
         config.load_incluster_config()
     except config.ConfigException:

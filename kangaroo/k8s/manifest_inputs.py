@@ -1,9 +1,10 @@
 """The two git-ignored files `kubectl apply -k manifests/overlays/<name>` reads, made from the repo.
 
 Kustomize only reads files below a kustomization folder, so the params ConfigMap is generated from a copy
-of params.yaml (manifests/base/params/params.yaml), refreshed on every run. The MinIO Secret is generated
-from manifests/base/minio/minio.env: created once with random credentials when missing, never overwritten
-(MinIO keeps the root credentials it was first started with).
+of params.yaml (manifests/base/params/params.yaml), refreshed on every run. The MinIO Secrets (root, and the
+scoped `pipeline` and `curation` users the bucket Job creates) are generated from manifests/base/minio/*.env:
+each created once with random credentials when missing, never overwritten (MinIO keeps the root credentials
+it was first started with; the users keep theirs until the bucket Job runs again).
 
     python -m kangaroo.k8s.manifest_inputs [--repo .]     # what `make manifests-config` runs
 """
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 PARAMS_COPY = Path("manifests/base/params/params.yaml")
 MINIO_ENV = Path("manifests/base/minio/minio.env")
 MINIO_ENV_EXAMPLE = Path("manifests/base/minio/minio.env.example")
+# Every credentials file: root, then the scoped identities (docs/security.md). Templates: <file>.example.
+MINIO_ENVS = (MINIO_ENV, Path("manifests/base/minio/pipeline.env"), Path("manifests/base/minio/curation.env"))
 
 
 class ManifestInputError(KangarooError):
@@ -41,10 +44,10 @@ def example_keys(example: Path) -> list[str]:
 
 
 def prepare_manifest_inputs(repo: str | Path = ".", params_file: str | Path | None = None) -> dict[str, Path]:
-    """Copy params.yaml next to the base kustomization and create minio.env if it does not exist.
+    """Copy params.yaml next to the base kustomization; create each missing MinIO credentials file.
 
     Credentials are letters and digits (they go into an MC_HOST URL): 20 for the access key, 40 for the
-    secret key, from `secrets`. Returns the two paths.
+    secret key, from `secrets`. Returns the params copy and the root credentials file.
     """
     root = Path(repo)
     source = Path(params_file) if params_file else root / "params.yaml"
@@ -53,17 +56,21 @@ def prepare_manifest_inputs(repo: str | Path = ".", params_file: str | Path | No
     params_copy = root / PARAMS_COPY
     params_copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, params_copy)
-    env_file = root / MINIO_ENV
+    for relative in MINIO_ENVS:
+        create_credentials_file(root / relative)
+    return {"params": params_copy, "minio_env": root / MINIO_ENV}
+
+
+def create_credentials_file(env_file: Path) -> None:
+    """ENV_FILE with a random value per key of its `.example` template, unless it exists already."""
     if env_file.exists():
         log.info("%s exists: keeping its credentials", env_file)
-    else:
-        lengths = {"accesskey": 20}
-        keys = example_keys(root / MINIO_ENV_EXAMPLE)
-        lines = [f"{key}={random_token(lengths.get(key, 40))}" for key in keys]
-        env_file.write_text("\n".join(lines) + "\n")
-        env_file.chmod(0o600)
-        log.info("%s created with random credentials (git-ignored)", env_file)
-    return {"params": params_copy, "minio_env": env_file}
+        return
+    lengths = {"accesskey": 20}
+    keys = example_keys(env_file.with_name(env_file.name + ".example"))
+    env_file.write_text("".join(f"{key}={random_token(lengths.get(key, 40))}\n" for key in keys))
+    env_file.chmod(0o600)
+    log.info("%s created with random credentials (git-ignored)", env_file)
 
 
 def random_token(length: int) -> str:

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from kangaroo.config import write_resolved_params
-from kangaroo.k8s.cluster_job import job_name
+from kangaroo.k8s.cluster_job import default_api_client, job_name
 from kangaroo.k8s.errors import TrainingJobError
 from kangaroo.k8s.launch_command import train_arguments
 from kangaroo.k8s.pytorchjob import build_pytorchjob, run_pytorchjob
 from kangaroo.k8s.trainjob import build_trainjob, launcher_owner_reference, run_trainjob
+from kangaroo.train.checkpointing import RUNS_FOLDER, prune_old_runs
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,10 @@ def run_stage_as_cluster_job(
         )
     run_id = run_id or hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
     name = job_name(stage, run_id)
-    run = root / stage / "runs" / name
+    run = root / stage / RUNS_FOLDER / name
     run.mkdir(parents=True, exist_ok=True)
+    train = params.train
+    prune_old_runs(run.parent, run, train.checkpoint_keep_runs, train.checkpoint_prune_after_h * 3600)
     write_resolved_params(params, run / "params.yaml")
     inputs = {
         "data": stage_input(data, run / "data", root),
@@ -121,6 +124,8 @@ def run_stage_as_cluster_job(
         name,
         run,
     )
+    # the trainer account's token (mounted into the launcher task only) may create jobs; the run's may not
+    api_client = api_client or default_api_client(cluster.trainer_token_mount)
     if job["kind"] == "PyTorchJob":
         run_pytorchjob(
             job,

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import (
     MAX_API_FAILURES,
     SHM_SIZE,
@@ -62,7 +63,12 @@ def build_pytorchjob(
     check_job_request("PyTorchJob", name, num_nodes, gpus_per_node, pool)
     nproc = nproc_per_node or max(gpus_per_node, 1)
     command = torchrun_command(stage, command_args, nproc_per_node=nproc, nnodes=num_nodes)
-    job_labels = {"app.kubernetes.io/part-of": "kangaroo-flow", "kangaroo.io/stage": stage, **(labels or {})}
+    job_labels = {
+        "app.kubernetes.io/part-of": "kangaroo-flow",
+        "kangaroo.io/stage": stage,
+        **pod_labels.TRAINING_NODE_LABELS,  # egress: the job's other nodes, HTTPS (model hubs)
+        **(labels or {}),
+    }
     template = pod_template(command, gpus_per_node, cluster, pool, job_labels, extra_env or {})
     replica_specs = {"Master": replica_spec(1, template)}
     if num_nodes > 1:

@@ -158,6 +158,11 @@ def build_processor(settings: ModelSettings, tokenizer, config: KangarooConfig) 
     )
 
 
+def build_tokenizer(settings: ModelSettings):
+    """The tokenizer of the model these settings build (reads model.tokenizer, llm_model, tiny_vocab_size)."""
+    return _tokenizer(settings, True)
+
+
 def build_processor_only(settings: ModelSettings) -> KangarooProcessor:
     """The processor of the model these settings build, without building (or loading) the model."""
     tokenizer = _tokenizer(settings, True)

@@ -38,13 +38,13 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def count_text_tokens(processor, user_text: str, reply: str) -> int:
+def count_text_tokens(tokenizer, user_text: str, reply: str) -> int:
     """Tokens of the rendered one-turn chat, the visual placeholder counted as one token."""
     from kangaroo.model.processing_kangaroo import render_conversation
     from kangaroo.train.data import conversation
 
-    text, _ = render_conversation(conversation(user_text, reply), processor.tokenizer.bos_token, False)
-    return len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+    text, _ = render_conversation(conversation(user_text, reply), tokenizer.bos_token, False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def visual_run_length(processor, num_frames: int, resolution: int) -> int:

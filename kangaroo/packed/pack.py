@@ -117,13 +117,13 @@ def pack_training_data(
     """Pack CORPUS (+ DATASET) into OUT (folder or s3:// prefix); returns the manifest."""
     from litdata.streaming.writer import BinaryWriter
 
-    from kangaroo.model.build import build_processor_only
+    from kangaroo.model.build import build_tokenizer
 
     settings = params.train.data
     corpus_loc = Location(corpus, params.storage)
     dataset_loc = Location(dataset, params.storage) if dataset else None
     out_loc = Location(out, params.storage)
-    processor = build_processor_only(params.model)
+    tokenizer = build_tokenizer(params.model)  # text token counts need nothing else of the model
     by_media = training_rows(corpus_loc, dataset_loc)
     if not by_media:
         raise PackedDataError(f"{corpus_loc.uri}: no train-split rows to pack")
@@ -171,7 +171,7 @@ def pack_training_data(
                             "key": sample_key(source, row),
                             "split": "train",
                             **meta,
-                            "text_tokens": count_text_tokens(processor, user, reply),
+                            "text_tokens": count_text_tokens(tokenizer, user, reply),
                         }
                         samples_out.write(json.dumps(entry, sort_keys=True) + "\n")
                         per_source[source] += 1
@@ -189,7 +189,7 @@ def pack_training_data(
                 samples_out.write(json.dumps(entry, sort_keys=True) + "\n")
         manifest = {
             "format": FORMAT,
-            "tokenizer": tokenizer_fingerprint(processor.tokenizer),
+            "tokenizer": tokenizer_fingerprint(tokenizer),
             "num_records": record,
             "num_samples": sum(per_source.values()),
             "samples_by_source": dict(sorted(per_source.items())),

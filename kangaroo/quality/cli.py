@@ -16,6 +16,14 @@ log = logging.getLogger(__name__)
 def validate(
     dataset_dir: Annotated[Path, typer.Argument(help="Folder with dataset.jsonl and ledger.jsonl.")],
     report: Annotated[Path, typer.Option("--report", help="Folder for index.html, summary.md, result.json.")],
+    alignment_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--alignment-model",
+            help="The alignment model captioning scored with (`kangaroo alignment-model` folder); "
+            "without it the caption-video alignment checks do not run.",
+        ),
+    ] = None,
     params_file: ParamsFile = None,
     profile: Profile = None,
     overrides: Overrides = None,
@@ -31,7 +39,9 @@ def validate(
             settings.expected_frame_captions,
             params.caption.num_key_frames,
         )
-    result = run_quality_gate(dataset_dir, report, settings)
+    if alignment_model is None:
+        log.warning("no --alignment-model: the caption-video alignment checks do not run")
+    result = run_quality_gate(dataset_dir, report, settings, alignment_model=alignment_model, params=params)
     if not result.success:
         log.error(
             "quality gate FAILED on %s: %s (details: %s)",

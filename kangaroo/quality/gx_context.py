@@ -41,9 +41,9 @@ class CheckResult:
 class GateContext:
     """GX objects of the gate, built once from the settings."""
 
-    def __init__(self, settings: QualitySettings) -> None:
+    def __init__(self, settings: QualitySettings, alignment: bool = False) -> None:
         self.settings = settings
-        self.checks = build_checks(settings)
+        self.checks = build_checks(settings, alignment)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = self.context.data_sources.add_pandas("kangaroo_dataset")

@@ -62,5 +62,25 @@ def rejection_bar_chart(rejections: pd.Series, kept: int) -> bytes:
     return _png(figure)
 
 
+def alignment_histogram(own: pd.Series, others: pd.Series) -> bytes:
+    """Caption scores against their own video and against random other videos: two humps when aligned."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    own, others = own.dropna(), others.dropna()
+    values = np.concatenate([own.to_numpy(), others.to_numpy()])
+    bins = np.linspace(values.min(), values.max(), 31) if len(values) else 10
+    axes.hist(others, bins=bins, alpha=0.6, color="#8c8c8c", label="vs random other videos (mean)")
+    axes.hist(own, bins=bins, alpha=0.7, color="#4c72b0", label="vs its own video")
+    axes.set_xlabel("caption-video similarity (cosine)")
+    axes.set_ylabel("captions")
+    axes.set_title(f"Caption-video alignment ({len(own)} captions)")
+    axes.legend(loc="upper left", fontsize=8)
+    return _png(figure)
+
+
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

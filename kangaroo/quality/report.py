@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from kangaroo.quality.outcomes import CheckOutcome, jsonable
 
 if TYPE_CHECKING:
+    from kangaroo.quality.review import ReviewSection
     from kangaroo.quality.runner import GateResult
 
 
@@ -76,7 +77,39 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 vertical-align:top}th{background:#f3f3f3}tr.failed td:first-child{color:#c62828;font-weight:bold}
 code{font-size:.95em}.plots img{margin-right:1em;border:1px solid #ddd}
 iframe{width:100%;height:50em;border:1px solid #ccc}details{margin:.5em 0}summary{cursor:pointer}
+table.review td{max-width:34em}table.review img{display:block;max-width:none}.noframes{color:#c62828}
+.detail{color:#555;font-size:.9em;min-width:14em}
 """
+
+
+def _review_html(sections: list[ReviewSection]) -> str:
+    """One table per section: frame strip, id, caption (or rejection error) and the row's scores."""
+    e = html.escape
+    blocks = []
+    for section in sections:
+        body = []
+        for row in section.rows:
+            strip = (
+                f'<img alt="frames of {e(row.key)}" src="{row.strip.uri}">'
+                if row.strip.uri
+                else f'<span class="noframes">no frames: {e(row.strip.error or "")}</span>'
+            )
+            details = "<br>".join(
+                f"{e(str(k))}: <code>{e(_short(v, 60))}</code>"
+                for k, v in row.details.items()
+                if v is not None
+            )
+            body.append(
+                f"<tr><td>{strip}</td><td><code>{e(row.key)}</code></td><td>{e(row.text)}</td>"
+                f'<td class="detail">{details}</td></tr>'
+            )
+        blocks.append(
+            f"<h3>{e(section.title)}</h3><p>{e(section.note)}</p>"
+            '<table class="review"><tr><th>frames</th><th>id</th><th>caption / error</th>'
+            f"<th>scores</th></tr>"
+            f"{''.join(body)}</table>"
+        )
+    return "".join(blocks)
 
 
 def _embedded_validation_pages(docs_index: Path) -> str:
@@ -101,8 +134,10 @@ def write_index_html(
     statistics: dict,
     plot_uris: dict[str, str],
     docs_index: Path,
+    review: list[ReviewSection] | None = None,
 ) -> None:
-    """The report's entry page: verdict, checks, offending rows, inlined plots, and the GX Data Docs site."""
+    """The report's entry page: verdict, checks, offending rows, inlined plots, frame strips to review by eye,
+    and the GX Data Docs site."""
     e = html.escape
     docs_link = e(Path(os.path.relpath(docs_index, path.parent)).as_posix())
     rows = []
@@ -139,6 +174,7 @@ def write_index_html(
 <th>unexpected rows</th></tr>{"".join(rows)}</table>
 <h2>Offending rows</h2>{"".join(offender_sections) or "<p>None: every check passed.</p>"}
 <h2>Plots</h2><div class="plots">{plots}</div>
+<h2>Review by eye</h2>{_review_html(review or []) or "<p>No videos to show.</p>"}
 <h2>Great Expectations Data Docs</h2>
 <p><a href="{docs_link}">Open the Data Docs site</a> (expectation suites and validation results, in the
 report folder). The validation pages are embedded below, so this page also reads as a single file.</p>

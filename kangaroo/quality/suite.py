@@ -14,6 +14,7 @@ from typing import Literal
 import great_expectations as gx
 from great_expectations.expectations import Expectation
 
+from kangaroo.quality.language import UNDETERMINED
 from kangaroo.quality.settings import QualitySettings
 
 CAPTIONS_BATCH = "captions"
@@ -32,8 +33,9 @@ class Check:
     offender_value: str | None = None  # feature column shown next to those rows
 
 
-def build_checks(settings: QualitySettings) -> list[Check]:
-    """All checks of the gate, configured from the `quality:` block of params.yaml."""
+def build_checks(settings: QualitySettings, alignment: bool = False) -> list[Check]:
+    """All checks of the gate, configured from the `quality:` block of params.yaml; the caption-video
+    alignment checks only when the gate has an alignment model (`alignment`)."""
     e = gx.expectations
     mostly = 1.0 - settings.max_bad_row_fraction
     s = settings
@@ -181,7 +183,49 @@ def build_checks(settings: QualitySettings) -> list[Check]:
             ),
             f"the caption step failed on at most {s.max_caption_failure_fraction:.0%} of kept videos",
         ),
+        Check(
+            "caption_language",
+            CAPTIONS_BATCH,
+            e.ExpectColumnValuesToBeInSet(
+                column="caption_language", value_set=[*s.languages, UNDETERMINED], mostly=mostly
+            ),
+            f"captions are in {', '.join(s.languages)} (lingua language id; undetermined passes)",
+        ),
+        Check(
+            "caption_no_filler",
+            CAPTIONS_BATCH,
+            e.ExpectColumnValuesToNotMatchRegexList(
+                column="caption", regex_list=list(s.filler_patterns), mostly=mostly
+            ),
+            "no placeholder or filler text (lorem ipsum, 'caption here')",
+        ),
+        Check(
+            "caption_not_gibberish",
+            CAPTIONS_BATCH,
+            e.ExpectColumnValuesToBeBetween(
+                column="gibberish_word_fraction", max_value=s.max_gibberish_word_fraction, mostly=mostly
+            ),
+            f"at most {s.max_gibberish_word_fraction:.0%} of a caption's words look like keyboard mash",
+        ),
     ]
+    if alignment:
+        specs += [
+            Check(
+                "alignment_scored",
+                CAPTIONS_BATCH,
+                e.ExpectColumnValuesToBeInSet(column="alignment_scored", value_set=[True], mostly=mostly),
+                "every row holds its video's embedding from the gate's alignment model",
+            ),
+            Check(
+                "caption_video_alignment",
+                CAPTIONS_BATCH,
+                e.ExpectColumnValuesToBeBetween(
+                    column="alignment_margin", min_value=0.0, mostly=1.0 - s.max_misaligned_fraction
+                ),
+                f"a caption scores higher with its own video than with {s.alignment_others} random other "
+                f"videos on average (CLIP-family model), for all but {s.max_misaligned_fraction:.0%} of rows",
+            ),
+        ]
     for check in specs:
         check.expectation.meta = {"check": check.name, "what": check.what}
     return specs

@@ -20,6 +20,7 @@ from typing import Any
 
 from kangaroo.config import Params, write_resolved_params
 from kangaroo.k8s.launch_command import torchrun_command, train_arguments
+from kangaroo.train.checkpointing import prune_old_runs
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ def run_stage(
         else None
     )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if checkpoint_dir is not None and not under_launcher:
+        prune_old_runs(
+            checkpoint_dir.parent,
+            checkpoint_dir,
+            params.train.checkpoint_keep_runs,
+            params.train.checkpoint_prune_after_h * 3600,
+        )
     if cluster_job or (num_nodes > 1 and not under_launcher):
         # Trainer v2 runs the same `kangaroo train` under torchrun in each node of a TrainJob.
         from kangaroo.k8s.multinode import run_stage_as_cluster_job
@@ -104,8 +112,12 @@ def run_stage(
 
 def run_fingerprint(params: Params, stage: str, *inputs: object) -> str:
     """Names a stage's checkpoint folder on the shared volume: the same stage config, init model and data
-    (a retried or pre-empted step) resume there; anything else starts fresh instead of resuming a stranger."""
+    (a retried or pre-empted step) resume there; anything else, new code included, starts fresh instead of
+    resuming a stranger."""
+    from kangaroo.step_config import code_version_of
+
     identity = {
+        "code": code_version_of(params),
         "stage": params.train.stage(stage).model_dump(mode="json"),
         "model": params.model.model_dump(mode="json"),
         "seed": params.train.seed,

@@ -48,7 +48,10 @@ def parameter_counts(params: Params) -> dict[str, int]:
     """Parameters per module group of the configured model (built on the meta device)."""
     from kangaroo.model import build_model_and_processor
 
-    model, _ = build_model_and_processor(params.model, device="meta")
+    # The attention kernel changes no parameter, and flash-attn may be absent where the plan is made.
+    model, _ = build_model_and_processor(
+        params.model.model_copy(update={"attn_implementation": "sdpa"}), device="meta"
+    )
     return {
         name: sum(p.numel() for p in module.parameters()) for name, module in model.module_groups().items()
     }

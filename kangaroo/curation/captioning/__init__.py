@@ -7,9 +7,11 @@ from kangaroo.curation.captioning.base import Captioner, CaptionError, FrameCapt
 from kangaroo.curation.captioning.dataset import (
     CaptionSummary,
     caption_curated,
+    caption_shard,
     make_captioner,
     show_caption_summary,
 )
+from kangaroo.curation.captioning.merge import merge_captions
 
 __all__ = [
     "CaptionError",
@@ -17,7 +19,9 @@ __all__ = [
     "Captioner",
     "FrameCaption",
     "caption_curated",
+    "caption_shard",
     "make_captioner",
+    "merge_captions",
     "merge_deterministic",
     "show_caption_summary",
 ]

@@ -43,6 +43,9 @@ class Captioner(ABC):
         return merge_deterministic(frame_captions, self.duplicate_iou)
 
     duplicate_iou: float = 0.8
+    # Videos captioned at once by caption_curated's threads: 1 for local models; remote backends raise it so
+    # their request pool stays full across videos.
+    parallel_videos: int = 1
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to release
         """Release models or connections."""
