@@ -40,7 +40,8 @@ COPY components ./components
 COPY pipelines ./pipelines
 # Editable, so the package sits in /app next to params.yaml and .dvc/config, which it reads at run time.
 RUN pip install -c requirements.lock -e . \
- && pip install --no-deps rapidocr-onnxruntime==1.4.4
+ && pip install --no-deps rapidocr-onnxruntime==1.4.4 \
+ && pip install --no-deps -c requirements.lock litdata
 # Flash attention for the paper profile (model.attn_implementation: flash_attention_2), GPU flavour only:
 # compiled against the image's torch, so build with the CUDA devel base, e.g.
 #   --build-arg BASE=nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04 --build-arg FLASH_ATTN_VERSION=<release>

@@ -34,6 +34,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	# rapidocr hard-requires GUI opencv-python; its real deps are in pyproject.toml.
 	$(BIN)/pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
+	# litdata without torchvision (CUDA-built wheels break transformers here) and obstore (no plain HTTP).
+	$(BIN)/pip install --quiet --no-deps -c requirements.lock litdata
 	@touch $@
 
 $(WORK)/tmp:

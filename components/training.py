@@ -13,8 +13,8 @@ def train_stage(
     overrides: list[str],
     stage: str,
     stages: list[str],
-    corpus_uri: str,
-    dataset: Input[Dataset],
+    data: Input[Dataset],
+    data_uri: str,
     dataset_version: str,
     resume_from: str,
     checkpoint_root: str,
@@ -26,11 +26,13 @@ def train_stage(
     vision_tower: Input[Model] | None = None,
     cluster_job: bool = False,
 ):
-    """Train `stage` from `init_model` (None = fresh weights, or `resume_from` if set); a stage not listed in
-    `stages` passes its input model through. With `cluster_job` the stage runs as a TrainJob on `num_nodes`
-    nodes x `num_gpus` GPUs and this task only launches and follows it. A fresh model loads `vision_tower`
-    (pre_train_vision_tower's output) when that holds weights. Checkpoints go under `checkpoint_root` (a PVC
-    on the cluster) so a pre-empted pod resumes where it stopped."""
+    """Train `stage` on packed data from `init_model` (None = fresh weights, or `resume_from` if set). The
+    stage streams `data_uri` (an s3:// prefix of the same packed data) when set, else the versioned
+    artifact `data` (version-dataset's workspace); a stage not listed in `stages` passes its input model
+    through. With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this
+    task only launches and follows it. A fresh model loads `vision_tower` (pre_train_vision_tower's output)
+    when that holds weights. Checkpoints go under `checkpoint_root` (a PVC on the cluster) so a pre-empted
+    pod resumes where it stopped."""
     import json
     from pathlib import Path
 
@@ -45,8 +47,7 @@ def train_stage(
         params=params,
         stage=stage,
         enabled=stage in stages,
-        corpus_dir=corpus_uri,
-        dataset_dir=str(dataset_in_workspace(dataset.path)),
+        data=data_uri or str(dataset_in_workspace(data.path)),
         init_from=init_model.path if init_model is not None else (resume_from or None),
         out_dir=model.path,
         checkpoint_root=checkpoint_root or None,
@@ -60,7 +61,9 @@ def train_stage(
             metrics.log_metric(key, float(summary[key]))
     # The metadata is what the UI shows; the file makes the step cacheable (a cache entry needs it).
     Path(metrics.path).write_text(json.dumps(metrics.metadata, indent=2))
-    model.metadata.update({"stage": stage, "dataset_version": dataset_version})
+    model.metadata.update(
+        {"stage": stage, "dataset_version": dataset_version, "data": data_uri or "versioned artifact"}
+    )
 
 
 @project_component

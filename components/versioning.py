@@ -1,4 +1,5 @@
-"""Version the gated dataset with DVC (pushed to the MinIO remote) and pass its version on to training."""
+"""Version the packed training data (shards + index) with DVC (pushed to the MinIO remote) and pass its
+version on to training."""
 
 from kfp.dsl import Dataset, Input, Output
 

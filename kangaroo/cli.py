@@ -46,6 +46,7 @@ def _register_commands() -> None:
     app.command("caption")(curation_cli.caption)
     app.command("validate")(quality_cli.validate)
     app.command("version-dataset")(storage_cli.version_dataset)
+    app.command("pack")(train_cli.pack)
     app.command("pretrain-vision")(train_cli.pretrain_vision)
     app.command("train")(train_cli.train)
     app.command("plan-memory")(train_cli.plan_memory)

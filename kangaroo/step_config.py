@@ -47,6 +47,8 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
     "validate": ("quality", "caption.num_key_frames", "video", "storage"),  # video, storage: frame strips
     "version_dataset": ("storage",),
+    # model: only the tokenizer that counts text tokens; video: probing limits (max_image_pixels, ...)
+    "pack": ("model.tokenizer", "model.llm_model", "model.tiny_vocab_size", "video", "train.data", "storage"),
     "pretrain_vision": (
         "model",
         "video.resize_policy",
@@ -55,7 +57,8 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "train.vision_pretrain",
     ),
     **{
-        f"train_{stage}": ("model", "video", *_RUN_SETTINGS, f"train.stages.{stage}") for stage in STAGE_NAMES
+        f"train_{stage}": ("model", "video", "storage", *_RUN_SETTINGS, "train.data", f"train.stages.{stage}")
+        for stage in STAGE_NAMES
     },
     "evaluate": ("eval", "video", "storage"),  # storage: s3:// benchmark prefixes
 }

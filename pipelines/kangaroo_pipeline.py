@@ -14,6 +14,7 @@ from components.curation import (
 )
 from components.evaluation import evaluate_model, register_model
 from components.image import PROJECT_PARAMS, project_params_text
+from components.packing import pack_data
 from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
 from components.summary import list_run_outputs, publish_run_summary
@@ -119,6 +120,7 @@ def kangaroo_pipeline(
     num_nodes: int = 1,
     checkpoint_root: str = CLUSTER.checkpoint_mount,
     dvc_remote: str = "",
+    packed_uri: str = "",
 ):
     """Pipeline parameters (all settable in the Kubeflow UI):
 
@@ -129,7 +131,8 @@ def kangaroo_pipeline(
     model through on the CPU pool). resume_from: a model folder or s3:// URL to start the first stage from.
     num_gpus / num_nodes: per training stage (GPUs per node); from `cluster.cluster_job_min_nodes` nodes (2)
     a stage runs as a Kubeflow Trainer v2 TrainJob launched by a CPU task. dvc_remote: DVC remote for the
-    dataset version ('' = `storage.dvc_remote` of the profile).
+    dataset version ('' = `storage.dvc_remote` of the profile). packed_uri: an s3:// prefix the packed
+    training data is also uploaded to, and the stages stream from ('' = the versioned artifact).
     """
     config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
@@ -180,8 +183,16 @@ def kangaroo_pipeline(
         ).set_display_name("quality gate")
 
         with dsl.If(gate.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+            packed = cpu_step(
+                pack_data(
+                    corpus_uri=corpus_uri,
+                    dataset=captioned.outputs["dataset"],
+                    publish_uri=packed_uri,
+                    **config,
+                )
+            ).set_display_name("pack training data")
             versioned = cpu_step(
-                version_dataset(dataset=captioned.outputs["dataset"], remote=dvc_remote, **config), cache=True
+                version_dataset(dataset=packed.outputs["packed"], remote=dvc_remote, **config), cache=True
             ).set_display_name("version dataset")
             plan = cpu_step(plan_training(stages=stages, num_nodes=num_nodes, **config))
             plan.set_display_name("plan stage placement")
@@ -191,8 +202,8 @@ def kangaroo_pipeline(
                 stage_inputs = dict(
                     stage=stage,
                     stages=stages,
-                    corpus_uri=corpus_uri,
-                    dataset=versioned.outputs["versioned"],
+                    data=versioned.outputs["versioned"],
+                    data_uri=packed_uri,
                     dataset_version=versioned.outputs["Output"],
                     resume_from=resume_from,
                     checkpoint_root=checkpoint_root,

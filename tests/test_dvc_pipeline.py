@@ -24,7 +24,8 @@ VENV_BIN = Path(sys.executable).parent
 TRAIN_STAGES = [f"train@{name}" for name in STAGE_NAMES]
 # in the order `dvc repro` runs them: the alignment model needs the tower before captioning
 STEP_STAGES = [
-    "synth", "curate", "pretrain_vision", "alignment_model", "caption", "validate", *TRAIN_STAGES, "evaluate"
+    "synth", "curate", "pretrain_vision", "alignment_model", "caption", "validate", "pack", *TRAIN_STAGES,
+    "evaluate",
 ]  # fmt: skip
 ALL_STAGES = ["resolve_config", *STEP_STAGES]
 
@@ -142,7 +143,7 @@ def test_dry_run_plans_every_stage_and_dag_is_wired(project_copy):
         for line in dot.splitlines()
         if "->" in line
     }
-    chain = ["synth", "curate", "caption", "validate", *TRAIN_STAGES, "evaluate"]
+    chain = ["synth", "curate", "caption", "validate", "pack", *TRAIN_STAGES, "evaluate"]
     expected = [*zip(chain, chain[1:], strict=False), ("pretrain_vision", TRAIN_STAGES[0])]
     expected += [("resolve_config", stage) for stage in STEP_STAGES]
     # the alignment model is trained over the tower, then scores captions and the gate's check

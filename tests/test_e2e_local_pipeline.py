@@ -132,7 +132,7 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
     expected = {"plan-shards", "curate-shard", "caption-shard", "merge-curation", "merge-captions"}
     expected |= {"prepare-alignment-model", "quality-gate"}
-    expected |= {"version-dataset", "plan-training", "evaluate-model", "register-model"}
+    expected |= {"pack-data", "version-dataset", "plan-training", "evaluate-model", "register-model"}
     # one train-stage task per stage ran (its in-pod placement branch), each from the cache
     assert len({hit for hit in hits if hit.startswith("train-stage")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.

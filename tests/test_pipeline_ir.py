@@ -101,6 +101,7 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         "caption-shard",
         "merge-captions",
         "quality-gate",
+        "pack-data",
         "version-dataset",
         "evaluate-model",
         "register-model",
@@ -138,6 +139,13 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
             first_inputs["vision_tower"]["componentInputArtifact"]
             == "pipelinechannel--pre-train-vision-tower-tower"
         )
+    # the packed shards + index are what is versioned, and what every stage in every placement trains on
+    packed = all_tasks(ir)["version-dataset"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]
+    assert packed == {"outputArtifactKey": "packed", "producerTask": "pack-data"}
+    for placements in stages.values():
+        for placement in placements.values():
+            data = all_tasks(ir)[placement["key"]]["inputs"]["artifacts"]["data"]
+            assert "version-dataset" in json.dumps(data) and "versioned" in json.dumps(data), data
     evaluated = all_tasks(ir)["evaluate-model"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated["producerTask"] == branches[STAGE_NAMES[-1]][0]
 

@@ -37,7 +37,7 @@ def stage_args(cluster) -> list[str]:
         params_file=run / "params.yaml",
         profile="paper",
         overrides=["train.stages.long_video_tuning.max_steps=10"],
-        dataset=run / "dataset",
+        data=run / "data",
         init=run / "init",
         checkpoints=Path(cluster.checkpoint_mount) / STAGE,
         dataset_version="md5:abc",

@@ -1,7 +1,7 @@
 """Curriculum training on the tiny Kangaroo model: five stages in sequence (pretrain_refinement runs ZeRO-3
 and is exported through zero_to_fp32), frozen groups, torchrun with two ranks (ZeRO-2 and ZeRO-3, ranks
 holding different numbers of videos), kill-and-resume reproducing the uninterrupted loss sequence, the
-memory planner."""
+memory planner. Every stage reads packed data (`kangaroo pack`) through the streaming reader."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ import torch
 from safetensors.torch import load_file
 
 from kangaroo.config import load_params
+from kangaroo.packed.pack import pack_training_data
 from kangaroo.synth.corpus import write_corpus
 from kangaroo.synth.settings import SynthSettings
-from kangaroo.train.data import conversation, list_raw_samples, load_stage_samples, read_jsonl
+from kangaroo.train.data import read_jsonl
 from kangaroo.train.deepspeed_config import RANK_ENV
 from kangaroo.train.reference_dataset import write_reference_dataset
 from kangaroo.train.settings import STAGE_NAMES
@@ -61,7 +63,14 @@ def dataset(corpus, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def curriculum(corpus, dataset, tmp_path_factory) -> Path:
+def packed(corpus, dataset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("packed")
+    pack_training_data(load_params(PARAMS, "tiny"), corpus, out, dataset=dataset, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def curriculum(packed, tmp_path_factory) -> Path:
     """All five tiny stages in sequence, each from the previous stage's model (default init_from)."""
     from kangaroo.train.loop import train_stage
 
@@ -80,8 +89,7 @@ def curriculum(corpus, dataset, tmp_path_factory) -> Path:
             params,
             stage,
             runs / stage,
-            corpus_dir=corpus,
-            dataset_dir=dataset,
+            data=packed,
             max_steps=STEPS,
             show_progress=False,
         )
@@ -100,58 +108,62 @@ def group_names(names, prefix_by_group: dict[str, str], group: str) -> list[str]
     return [n for n in names if n.startswith(prefix_by_group[group])]
 
 
-def test_training_sources_hold_out_eval_questions(corpus, dataset):
-    params = load_params(PARAMS, "tiny")
-    raws = list_raw_samples(params.train.stage("instruction_tuning"), corpus, dataset)
+def packed_samples(packed: Path) -> list[dict]:
+    return read_jsonl(packed / "samples.jsonl")
+
+
+def test_packed_data_holds_out_eval_questions_and_their_clips(corpus, packed):
+    samples = packed_samples(packed)
     questions = {row["question_id"]: row for row in read_jsonl(corpus / "questions.jsonl")}
     eval_videos = {Path(q["video"]).name for q in questions.values() if q["split"] == "eval"}
-    qa = [r for r in raws if r.source == "qa"]
-    captions = [r for r in raws if r.source == "captions"]
-    assert qa and captions
-    assert all(questions[r.key]["split"] == "train" for r in qa)
-    assert not any(r.media.name in eval_videos for r in captions)
-    first = questions[qa[0].key]
-    assert "(A) " + first["options"][0] in qa[0].user_text
-    assert qa[0].reply.endswith(f" ({first['answer']})")
+    stills = {row["image"]: row["split"] for row in read_jsonl(corpus / "images.jsonl")}
+    by_source: dict[str, list] = {}
+    for sample in samples:
+        by_source.setdefault(sample["source"], []).append(sample)
+    assert set(by_source) == {"images", "image_qa", "captions", "qa"}
+    assert all(s["split"] == "train" for s in samples)
+    assert {s["key"] for s in by_source["qa"]} == {k for k, q in questions.items() if q["split"] == "train"}
+    assert not any(Path(s["key"]).name in eval_videos for s in by_source["captions"])
+    assert all(stills[s["key"]] == "train" for s in by_source["images"])
+    image_questions = read_jsonl(corpus / "image_questions.jsonl")
+    assert {s["key"] for s in by_source["image_qa"]} == {
+        q["question_id"] for q in image_questions if q["split"] == "train"
+    }
+    # a still's questions travel in the same record as its pixels (stored once)
+    records_of_still: dict[str, set] = {}
+    still_of = {q["question_id"]: q["image"] for q in image_questions}
+    for sample in by_source["image_qa"]:
+        records_of_still.setdefault(still_of[sample["key"]], set()).add(sample["record"])
+    assert all(len(records) == 1 for records in records_of_still.values())
+    manifest = json.loads((packed / "packed.json").read_text())
+    assert manifest["num_samples"] == len(samples) and not manifest["rejected"]
 
 
-def test_image_questions_source_reads_train_stills_in_the_qa_format(corpus):
-    stage = (
-        load_params(PARAMS, "tiny")
-        .train.stage("instruction_tuning")
-        .model_copy(update={"sources": ["image_qa"]})
-    )
-    raws = list_raw_samples(stage, corpus, None)
-    questions = {row["question_id"]: row for row in read_jsonl(corpus / "image_questions.jsonl")}
-    assert {r.key for r in raws} == {k for k, q in questions.items() if q["split"] == "train"}
-    for raw in raws:
-        row = questions[raw.key]
-        assert raw.is_image and raw.media == corpus / row["image"] and raw.media.is_file()
-        assert raw.user_text.startswith("Question: " + row["question"])
-        assert raw.reply == f"{row['options']['ABCD'.index(row['answer'])]} ({row['answer']})"
-
-
-def test_questions_about_one_still_share_its_pixels(corpus):
-    from kangaroo.model import build_model_and_processor
-    from kangaroo.video import read_image
+def test_index_lengths_plan_rows_without_decoding(packed, tmp_path):
+    """The lengths planned from the index equal the processed stills' lengths and bound the clips' ones."""
+    from kangaroo.model.build import build_processor_only
+    from kangaroo.packed.reader import PackedData
+    from kangaroo.train.sampler import PackedRowSampler
+    from kangaroo.train.stream import PackedRowStream, stage_index
 
     params = load_params(PARAMS, "tiny")
-    stage = params.train.stage("instruction_tuning").model_copy(update={"sources": ["image_qa"]})
-    _, processor = build_model_and_processor(params.model)
-    samples, skipped = load_stage_samples(stage, processor, params.video, corpus, None, show_progress=False)
-    still_of = {row["question_id"]: row["image"] for row in read_jsonl(corpus / "image_questions.jsonl")}
-    by_still: dict[str, list] = {}
-    for sample in samples:
-        by_still.setdefault(still_of[sample.key], []).append(sample)
-    assert not skipped and all(len(group) > 1 for group in by_still.values())
-    for image, group in by_still.items():
-        assert all(s.pixel_values is group[0].pixel_values for s in group), image
-        # the shared tensor is what the processor makes of that still on its own
-        frames = read_image(corpus / image, size=stage.resolution, policy=params.video.resize_policy)
-        alone = processor(
-            conversations=[conversation("x", "y")], videos=[frames], image_size=stage.resolution
-        )["pixel_values"]
-        torch.testing.assert_close(group[0].pixel_values, alone)
+    stage = params.train.stage("instruction_tuning")
+    processor = build_processor_only(params.model)
+    data = PackedData.open(packed, params.storage)
+    index = stage_index(data, stage, processor)
+    sampler = PackedRowSampler(index.length, stage.context_length, 0, groups=index.shard, window=4)
+    stream = PackedRowStream(data, index, sampler, stage, params.video, processor)
+    checked_images = checked_videos = 0
+    for row in sampler.rank_rows(0)[:6]:
+        built = stream.build(row, OrderedDict(), tmp_path)
+        assert not built.skipped
+        planned = sum(int(index.length[i]) for i in row)
+        assert built.batch.real_tokens <= planned <= stage.context_length
+        if all(index.is_image[i] for i in row):
+            assert built.batch.real_tokens == planned
+        checked_images += sum(bool(index.is_image[i]) for i in row)
+        checked_videos += sum(not index.is_image[i] for i in row)
+    assert checked_images and checked_videos
 
 
 def test_five_stages_chain_and_each_loss_decreases(curriculum):
@@ -215,7 +227,7 @@ def explain(result: subprocess.CompletedProcess) -> str:
     return "\n".join(keep[-60:])
 
 
-def run_two_ranks(curriculum, corpus, dataset, out: Path, zero_stage: int) -> None:
+def run_two_ranks(curriculum, packed, out: Path, zero_stage: int) -> None:
     """One instruction-tuning run under `torchrun --nproc_per_node 2`; checks it against the 1-rank stage.
 
     Its packed rows hold ~12 samples of 1-8 frames each, so the two ranks' rows differ in their numbers of
@@ -226,10 +238,8 @@ def run_two_ranks(curriculum, corpus, dataset, out: Path, zero_stage: int) -> No
         [
             "--stage",
             "instruction_tuning",
-            "--corpus",
-            str(corpus),
-            "--dataset",
-            str(dataset),
+            "--data",
+            str(packed),
             "--init",
             str(curriculum / "pretrain_refinement"),
             "--out",
@@ -255,12 +265,12 @@ def run_two_ranks(curriculum, corpus, dataset, out: Path, zero_stage: int) -> No
     assert len(losses(out)) == 3
 
 
-def test_two_rank_torchrun(curriculum, corpus, dataset, tmp_path):
-    run_two_ranks(curriculum, corpus, dataset, tmp_path / "instruction_tuning", zero_stage=2)
+def test_two_rank_torchrun(curriculum, packed, tmp_path):
+    run_two_ranks(curriculum, packed, tmp_path / "instruction_tuning", zero_stage=2)
 
 
-def test_two_rank_torchrun_zero3(curriculum, corpus, dataset, tmp_path):
-    run_two_ranks(curriculum, corpus, dataset, tmp_path / "instruction_tuning", zero_stage=3)
+def test_two_rank_torchrun_zero3(curriculum, packed, tmp_path):
+    run_two_ranks(curriculum, packed, tmp_path / "instruction_tuning", zero_stage=3)
 
 
 # Two ZeRO-3 ranks whose rows differ on purpose: rank 0 three videos per row, rank 1 one video or text only,
@@ -329,17 +339,16 @@ def test_zero3_ranks_with_different_video_counts_stay_in_step(tmp_path):
     assert (tmp_path / "rank1.txt").read_text().split("\n")[:-1] == ["0 1", "1 1", "2 0", "3 1"]
 
 
-def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, dataset, tmp_path):
+def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, packed, tmp_path):
     """The curriculum's in-process long-video stage is the uninterrupted run; here the same stage is run
-    as a CLI process, SIGKILLed after step 5 (checkpoint at 4), then resumed with --resume."""
+    as a CLI process with 2 DataLoader workers, SIGKILLed after step 5 (checkpoint at 4), then resumed with
+    --resume: the stream position in the checkpoint restarts the workers on exactly the next row."""
     straight, broken = curriculum / "long_video_tuning", tmp_path / "broken"
     args = [
         "--stage",
         "long_video_tuning",
-        "--corpus",
-        str(corpus),
-        "--dataset",
-        str(dataset),
+        "--data",
+        str(packed),
         "--init",
         str(curriculum / "instruction_tuning"),
         "--max-steps",
@@ -348,6 +357,8 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, corpus, da
         str(broken),
         "--set",
         f"train.stages.long_video_tuning.checkpoint_every={RESUME_EVERY}",
+        "--set",
+        "train.data.workers=2",
         *(arg for override in MIX_STAGE_LRS for arg in ("--set", override)),
     ]
     killed = run_cli(args, env={"KANGAROO_TRAIN_KILL_AFTER_STEP": "5"})

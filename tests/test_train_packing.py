@@ -11,8 +11,10 @@ import torch
 from kangaroo.train.packing import (
     IGNORE_INDEX,
     collate_packed_row,
+    length_grouped_batches,
     pack_first_fit_decreasing,
     pack_one_per_row,
+    padded_utilisation,
     utilisation,
 )
 from kangaroo.train.sampler import PackedRowSampler
@@ -109,3 +111,30 @@ def test_sampler_refuses_a_checkpoint_from_other_data():
     sampler = PackedRowSampler([10] * 20, 64, seed=0)
     with pytest.raises(ValueError, match="data or the seed changed"):
         sampler.load_state_dict({"epoch": 0, "cursor": 1, "seed": 0, "num_samples": 21})
+
+
+def test_length_grouped_dynamic_padding_baseline():
+    lengths = [100, 10, 90, 20, 95, 15]
+    batches = length_grouped_batches(lengths, token_budget=200, megabatch=6)
+    assert batches == [[0, 4], [2, 3], [5, 1]]  # longest first, each batch within 200 padded tokens
+    assert all(len(b) * max(lengths[i] for i in b) <= 200 for b in batches)
+    assert padded_utilisation(batches, lengths) == pytest.approx(330 / (200 + 180 + 30))
+    # FFD packing of the same samples into 200-token rows wastes less
+    assert utilisation(pack_first_fit_decreasing(lengths, 200), lengths, 200) > padded_utilisation(
+        batches, lengths
+    )
+
+
+def test_sampler_packs_within_shard_windows():
+    """With shards given, an epoch packs window by window: each row reads at most `window` shards, and every
+    sample still comes exactly once per epoch."""
+    rng = random.Random(2)
+    lengths = [rng.randint(10, 90) for _ in range(400)]
+    shards = [i // 40 for i in range(400)]  # 10 shards of 40 samples
+    sampler = PackedRowSampler(lengths, 128, seed=5, groups=shards, window=2)
+    rows = sampler.global_rows(0)
+    assert sorted(i for row in rows for i in row) == list(range(400))
+    assert all(len({shards[i] for i in row}) <= 2 for row in rows)
+    windows = [frozenset(shards[i] for i in row) for row in rows]
+    assert len(set().union(*windows)) == 10 and max(len(w) for w in windows) == 2
+    assert sampler.global_rows(1) != rows  # a new shard order and shuffle every epoch

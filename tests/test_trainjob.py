@@ -44,7 +44,7 @@ def paper():
 def paper_job(paper, num_nodes: int, gpus: int, **kwargs) -> dict:
     name = job_name(STAGE, "run-7f3a")
     run = Path(paper.cluster.checkpoint_mount) / STAGE / "runs" / name
-    inputs = {"dataset": str(run / "dataset"), "init": str(run / "init")}
+    inputs = {"data": str(run / "data"), "init": str(run / "init")}
     return stage_job(paper, STAGE, name, run, num_gpus=gpus, num_nodes=num_nodes, inputs=inputs, **kwargs)
 
 

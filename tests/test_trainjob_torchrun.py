@@ -23,7 +23,8 @@ STAGE = "image_text_pretrain"  # images only: the cheapest corpus to make
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def packed(tmp_path_factory) -> Path:
+    from kangaroo.packed.pack import pack_training_data
     from kangaroo.synth.images import write_images
     from kangaroo.synth.settings import SynthSettings
 
@@ -35,7 +36,9 @@ def corpus(tmp_path_factory) -> Path:
     (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     # the tiny stage 1 aligns on the still questions
     (out / "image_questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
-    return out
+    packed = tmp_path_factory.mktemp("packed")
+    pack_training_data(load_params(ROOT / "params.yaml", "tiny"), out, packed, show_progress=False)
+    return packed
 
 
 @pytest.fixture
@@ -59,7 +62,7 @@ def cluster_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_stage_trains_as_a_two_node_trainjob(corpus, cluster_run, tmp_path, caplog):
+def test_stage_trains_as_a_two_node_trainjob(packed, cluster_run, tmp_path, caplog):
     params, served, pvc = cluster_run
     assert params.cluster.training_api == "trainjob"
     out = tmp_path / "kfp_output"
@@ -68,7 +71,7 @@ def test_stage_trains_as_a_two_node_trainjob(corpus, cluster_run, tmp_path, capl
             params,
             STAGE,
             out,
-            corpus_dir=corpus,
+            data=packed,
             init_from="scratch",
             num_gpus=0,
             num_nodes=2,
@@ -85,7 +88,7 @@ def test_stage_trains_as_a_two_node_trainjob(corpus, cluster_run, tmp_path, capl
     validate_trainjob(posted)
     assert posted["spec"]["trainer"]["numNodes"] == 2 and posted["spec"]["trainer"]["numProcPerNode"] == 1
     run = pvc / STAGE / "runs" / posted["metadata"]["name"]
-    assert (run / "corpus" / "images.jsonl").is_file(), "a local corpus is staged on the shared volume"
+    assert (run / "data" / "samples.jsonl").is_file(), "local packed data is staged on the shared volume"
     assert load_params(run / "params.yaml", "tiny") == params, "replicas load exactly the step's params"
     # both nodes ran the TrainJob's one torchrun entry point, as a 2-node x 1-process launch
     assert served.state.commands[0] == served.state.commands[1]

@@ -100,25 +100,43 @@ def test_image_over_our_pixel_cap_is_refused_before_decoding(tmp_path):
     assert read_image(big, size=32, max_pixels=20_000_000).frames.shape == (1, 32, 32, 3)
 
 
-def test_training_skips_and_counts_a_decompression_bomb(tmp_path):
+def test_packing_rejects_a_pixel_bomb_and_training_skips_one_inside_a_shard(tmp_path):
+    """`kangaroo pack` rejects a still over video.max_image_pixels from its header; one packed under a
+    laxer cap is skipped by the training reader as `resource_limit`, and the row trains on without it."""
+    from collections import OrderedDict
+
     from PIL import Image
 
-    from kangaroo.model import build_model_and_processor
-    from kangaroo.train.data import load_stage_samples
+    from kangaroo.model.build import build_processor_only
+    from kangaroo.packed.pack import pack_training_data
+    from kangaroo.packed.reader import PackedData
+    from kangaroo.train.sampler import PackedRowSampler
+    from kangaroo.train.stream import PackedRowStream, stage_index
 
     params = tiny_params()
     Image.fromarray(np.full((48, 64, 3), 200, np.uint8)).save(tmp_path / "good.png")
-    write_png_bomb(tmp_path / "bomb.png")
+    write_png_bomb(tmp_path / "bomb.png", side=8000)  # 64 M pixels > the 50 M default cap
     rows = [
         {"image": "good.png", "caption": "a grey picture", "split": "train"},
         {"image": "bomb.png", "caption": "a hostile picture", "split": "train"},
     ]
     (tmp_path / "images.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = pack_training_data(params, tmp_path, tmp_path / "packed", show_progress=False)
+    assert [r["media"].endswith("bomb.png") for r in manifest["rejected"]] == [True]
+    assert "max_image_pixels" in manifest["rejected"][0]["reason"] and manifest["num_samples"] == 1
+
+    lax = params.model_copy(update={"video": params.video.model_copy(update={"max_image_pixels": 10**8})})
+    pack_training_data(lax, tmp_path, tmp_path / "lax", show_progress=False)
     stage = params.train.stage("image_text_pretrain").model_copy(update={"sources": ["images"]})
-    _, processor = build_model_and_processor(params.model)
-    samples, skipped = load_stage_samples(stage, processor, params.video, tmp_path, None, False)
-    assert [s.key for s in samples] == ["good.png"]
-    assert skipped == {"resource_limit": 1}
+    processor = build_processor_only(params.model)
+    data = PackedData.open(tmp_path / "lax", params.storage)
+    index = stage_index(data, stage, processor)
+    assert len(index) == 2
+    stream = PackedRowStream(
+        data, index, PackedRowSampler(index.length, 4096, 0), stage, params.video, processor
+    )
+    built = stream.build([0, 1], OrderedDict(), tmp_path)
+    assert built.skipped == {"resource_limit": 1} and built.batch.num_samples == 1
 
 
 def test_torn_last_metrics_line_is_dropped_on_resume(tmp_path):

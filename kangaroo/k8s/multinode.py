@@ -1,7 +1,7 @@
 """Run one training stage as a cluster job (Kubeflow Trainer v2 TrainJob, or a legacy PyTorchJob when
 `cluster.training_api: pytorchjob`), from a launcher task on the CPU pool.
 
-Every node must see the same files, so the stage's inputs (dataset, init model, a local corpus), the exact
+Every node must see the same files, so the stage's inputs (local packed data, init model), the exact
 params and the stage output live on the shared checkpoint PVC (cluster.checkpoint_mount, mounted in the
 launcher pod and in every node): CHECKPOINT_ROOT/<stage>/runs/<job>/. When the job succeeds, its output is
 copied to OUT_DIR (the KFP output artifact) and its summary.json returned, like a single-node run.
@@ -43,7 +43,7 @@ def stage_job(
 ) -> dict[str, Any]:
     """The TrainJob (or PyTorchJob) that trains STAGE from files under RUN on the shared volume.
 
-    INPUTS: `train_arguments` keywords (corpus, dataset, init) already on the shared volume or URIs.
+    INPUTS: `train_arguments` keywords (data, init) already on the shared volume or URIs.
     On a pool without accelerators (num_gpus=0, a CPU dev cluster) it runs one gloo process per node.
     """
     cluster = params.cluster
@@ -68,8 +68,7 @@ def run_stage_as_cluster_job(
     stage: str,
     out_dir: str | Path,
     *,
-    corpus_dir: str | Path | None = None,
-    dataset_dir: str | Path | None = None,
+    data: str | Path | None = None,
     init_from: str | Path | None = None,
     checkpoint_root: str | Path | None = None,
     num_gpus: int = 1,
@@ -100,8 +99,7 @@ def run_stage_as_cluster_job(
     prune_old_runs(run.parent, run, train.checkpoint_keep_runs, train.checkpoint_prune_after_h * 3600)
     write_resolved_params(params, run / "params.yaml")
     inputs = {
-        "corpus": stage_input(corpus_dir, run / "corpus", root),
-        "dataset": stage_input(dataset_dir, run / "dataset", root),
+        "data": stage_input(data, run / "data", root),
         "init": stage_input(init_from, run / "init", root),
     }
     job = stage_job(

@@ -158,6 +158,17 @@ def build_processor(settings: ModelSettings, tokenizer, config: KangarooConfig) 
     )
 
 
+def build_tokenizer(settings: ModelSettings):
+    """The tokenizer of the model these settings build (reads model.tokenizer, llm_model, tiny_vocab_size)."""
+    return _tokenizer(settings, True)
+
+
+def build_processor_only(settings: ModelSettings) -> KangarooProcessor:
+    """The processor of the model these settings build, without building (or loading) the model."""
+    tokenizer = _tokenizer(settings, True)
+    return build_processor(settings, tokenizer, build_config(settings, tokenizer, use_pretrained=True))
+
+
 def _generation_config(tokenizer) -> GenerationConfig:
     stops = [tokenizer.convert_tokens_to_ids(t) for t in (tok.EOT, tok.EOS) if t in tokenizer.get_vocab()]
     return GenerationConfig(

@@ -27,22 +27,14 @@ def train(
             "tensorboard/, summary.json.",
         ),
     ],
-    corpus: Annotated[
-        Path | None,
+    data: Annotated[
+        str,
         typer.Option(
-            "--corpus",
-            help="Sample corpus folder (from `kangaroo synth` or the same layout): images.jsonl feeds the "
-            "`images` source, questions.jsonl (train split only) the `qa` source.",
+            "--data",
+            help="Packed training data (`kangaroo pack --out`): a folder or an s3:// prefix (endpoint from "
+            "storage: in params.yaml, credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).",
         ),
-    ] = None,
-    dataset: Annotated[
-        Path | None,
-        typer.Option(
-            "--dataset",
-            help="Captioned dataset folder holding dataset.jsonl (from `kangaroo caption`): the `captions` "
-            "source.",
-        ),
-    ] = None,
+    ],
     init: Annotated[
         str | None,
         typer.Option(
@@ -87,14 +79,38 @@ def train(
         params,
         stage,
         out,
-        corpus_dir=corpus,
-        dataset_dir=dataset,
+        data=data,
         init=init,
         resume=resume,
         max_steps=max_steps,
         checkpoint_dir=checkpoints,
         dataset_version=dataset_version,
     )
+
+
+def pack(
+    corpus: Annotated[
+        str,
+        typer.Option(
+            "--corpus",
+            help="Corpus folder or s3:// prefix: images.jsonl, image_questions.jsonl, questions.jsonl and "
+            "the media they name.",
+        ),
+    ],
+    out: Annotated[str, typer.Option("--out", help="Folder or s3:// prefix for the shards and index.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Captioned dataset folder or s3:// prefix holding dataset.jsonl."),
+    ] = None,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Pack the train split of corpus + dataset into litdata shards with a per-sample index."""
+    from kangaroo.packed.pack import pack_training_data
+
+    params = resolve_params(params_file, profile, overrides)
+    pack_training_data(params, corpus, out, dataset=dataset)
 
 
 def plan_memory(

@@ -29,8 +29,7 @@ def run_stage(
     params: Params,
     stage: str,
     out_dir: str | Path,
-    corpus_dir: str | Path | None = None,
-    dataset_dir: str | Path | None = None,
+    data: str | Path | None = None,
     init_from: str | None = None,
     enabled: bool = True,
     resume: bool = True,
@@ -54,7 +53,7 @@ def run_stage(
     checkpoint_dir = (
         Path(checkpoint_root)
         / stage
-        / run_fingerprint(params, stage, init_from, corpus_dir, dataset_dir, dataset_version, max_steps)
+        / run_fingerprint(params, stage, init_from, data, dataset_version, max_steps)
         if checkpoint_root
         else None
     )
@@ -74,8 +73,7 @@ def run_stage(
             params,
             stage,
             out,
-            corpus_dir=corpus_dir,
-            dataset_dir=dataset_dir,
+            data=data,
             init_from=init_from,
             checkpoint_root=checkpoint_root,
             num_gpus=num_gpus,
@@ -89,8 +87,7 @@ def run_stage(
             params,
             stage,
             out,
-            corpus_dir,
-            dataset_dir,
+            data,
             init_from,
             resume,
             checkpoint_dir,
@@ -104,8 +101,7 @@ def run_stage(
         params,
         stage,
         out,
-        corpus_dir=Path(corpus_dir) if corpus_dir else None,
-        dataset_dir=Path(dataset_dir) if dataset_dir else None,
+        data=data,
         init=init_from,
         resume=resume,
         max_steps=max_steps,
@@ -149,8 +145,7 @@ def spawn_torchrun(
     params: Params,
     stage: str,
     out: Path,
-    corpus_dir,
-    dataset_dir,
+    data,
     init_from,
     resume,
     checkpoint_dir,
@@ -164,8 +159,7 @@ def spawn_torchrun(
         out,
         params_file=write_resolved_params(params, out / "params.yaml"),
         profile=params.profile,
-        corpus=corpus_dir,
-        dataset=dataset_dir,
+        data=data,
         init=init_from,
         checkpoints=checkpoint_dir,
         dataset_version=dataset_version,

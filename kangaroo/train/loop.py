@@ -1,7 +1,8 @@
 """The training recipe: one curriculum stage, top to bottom (torchtune/nanoGPT style, no hidden trainer).
 
     setup      rank env + process group, seeds, the model (previous stage's output or fresh), freezing
-    data       stage sources -> frames -> processor -> samples -> seeded packed-row sampler
+    data       packed data index -> the stage's samples and lengths -> seeded packed-row plan -> DataLoader
+               workers that fetch shards and decode rows (kangaroo.train.stream)
     engine     torch AdamW + warmup/decay schedule handed to deepspeed.initialize (ZeRO, bf16, accumulation)
     resume     newest DeepSpeed checkpoint: weights, optimizer, schedule, sampler position, RNG
     loop       one packed row per micro-batch, `gradient_accumulation` micro-batches per optimizer step
@@ -40,14 +41,13 @@ from kangaroo.train.checkpointing import (
     save_checkpoint,
     tag_for,
 )
-from kangaroo.train.data import load_stage_samples
 from kangaroo.train.deepspeed_config import deepspeed_config, ensure_rank_env
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.freezing import apply_trainable_groups
 from kangaroo.train.metrics_log import MetricsLog
-from kangaroo.train.packing import collate_packed_row
 from kangaroo.train.sampler import PackedRowSampler
 from kangaroo.train.settings import STAGE_NAMES, StageSettings
+from kangaroo.train.stream import PackedRowStream, next_row, row_loader, stage_index
 from kangaroo.train.threads import set_intra_op_threads
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,18 @@ log = logging.getLogger(__name__)
 # Fault injection for the kill-and-resume test and for pre-emption drills: SIGKILL this process right after
 # the given optimizer step (after its checkpoint, if one is due), exactly like a pre-empted node.
 KILL_AFTER_STEP_ENV = "KANGAROO_TRAIN_KILL_AFTER_STEP"
+RUNTIME_SKIPS = (
+    "undecodable",
+    "resource_limit",
+    "length_mismatch",
+)  # counted by the data workers while training
 
 
 def train_stage(
     params: Params,
     stage_name: str,
     out_dir: Path,
-    corpus_dir: Path | None = None,
-    dataset_dir: Path | None = None,
+    data: str | Path,
     init: str | None = None,
     resume: bool = False,
     max_steps: int | None = None,
@@ -72,6 +76,7 @@ def train_stage(
 ) -> dict[str, Any]:
     """Train one curriculum stage; returns the summary (also written to OUT/summary.json on rank 0).
 
+    data: packed training data (`kangaroo pack` output), a folder or an s3:// prefix.
     init: a model folder, "scratch" (fresh weights from the `model:` block) or None (the stage's `init_from`).
     max_steps: overrides the stage's step budget (tests and smoke runs).
     """
@@ -81,6 +86,12 @@ def train_stage(
         stage = stage.model_copy(update={"max_steps": max_steps})
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoints"
+
+    # packed data first: a wrong URI, endpoint or credential fails in seconds, before any model is built
+    from kangaroo.packed.reader import PackedData
+
+    data_settings = params.train.data
+    packed = PackedData.open(data, params.storage, data_settings.cache_dir)
 
     # ---- setup: process group, seeds, model ----
     ensure_rank_env()
@@ -100,12 +111,18 @@ def train_stage(
     if stage.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
-    # ---- data: samples, packing, seeded resumable order ----
-    samples, skipped = load_stage_samples(
-        stage, processor, params.video, corpus_dir, dataset_dir, show_progress=show_progress and rank == 0
-    )
+    # ---- data: index -> stage samples and lengths -> seeded, resumable row plan ----
+    index = stage_index(packed, stage, processor)
+    skipped = dict(index.skipped)
     sampler = PackedRowSampler(
-        [len(s) for s in samples], stage.context_length, params.train.seed, stage.packing, rank, world_size
+        index.length,
+        stage.context_length,
+        params.train.seed,
+        stage.packing,
+        rank,
+        world_size,
+        groups=index.shard,
+        window=data_settings.window_shards,
     )
     accumulation = stage.gradient_accumulation(world_size)
     total_steps = stage.max_steps or max(1, math.ceil(stage.epochs * sampler.rows_per_rank() / accumulation))
@@ -113,7 +130,7 @@ def train_stage(
         "stage %s: %d samples (%s skipped), %d rows/epoch/rank, utilisation %.3f, "
         "%d steps x %d micro-batches x %d ranks",
         stage_name,
-        len(samples),
+        len(index),
         skipped or "none",
         sampler.rows_per_rank(),
         sampler.epoch_utilisation(),
@@ -133,7 +150,6 @@ def train_stage(
         config=deepspeed_config(stage, world_size, num_parameters),
     )
     pixel_dtype = torch.bfloat16 if engine.bfloat16_enabled() else torch.float32
-    pad_id = processor.tokenizer.pad_token_id
 
     # ---- resume ----
     state = {"step": 0, "tokens": 0, "slots": 0, "samples": 0, "frames": 0, "wall_time_s": 0.0}
@@ -145,20 +161,27 @@ def train_stage(
         log.info("resuming at step %d of %d", state["step"], total_steps)
     elif resume:
         log.info("no checkpoint in %s: starting from the beginning", checkpoint_dir)
+    state.setdefault("skipped", {})
     metrics = MetricsLog(out_dir, enabled=rank == 0, resume_step=state["step"] if restored else None)
     kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "0") or 0)
 
-    # ---- loop ----
+    # ---- loop: rows come from DataLoader workers, in the sampler's order from its restored position ----
+    stream = PackedRowStream(packed, index, sampler, stage, params.video, processor)
+    rows = iter(row_loader(stream, data_settings.workers, data_settings.prefetch_rows))
     engine.train()
     progress = tqdm(
         total=total_steps, initial=state["step"], desc=stage_name, disable=not show_progress or rank != 0
     )
     last_loss = None
+    first_step_s = None  # seconds from the stage's start to its first optimizer step in this process
     while state["step"] < total_steps:
         step_start = time.perf_counter()
         window = torch.zeros(5, dtype=torch.float64)  # loss sum, real tokens, slots, samples, frames
         for _ in range(accumulation):
-            row = collate_packed_row([samples[i] for i in sampler.next_row()], stage.context_length, pad_id)
+            streamed = next_row(rows, sampler)
+            for reason, count in streamed.skipped.items():
+                state["skipped"][reason] = state["skipped"].get(reason, 0) + count
+            row = streamed.batch
             inputs = row.model_inputs()
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(pixel_dtype)
@@ -171,6 +194,7 @@ def train_stage(
             )
         dist.all_reduce(window)  # sums over ranks
         elapsed = time.perf_counter() - step_start
+        first_step_s = first_step_s or time.perf_counter() - started
         state["step"] += 1
         last_loss = window[0].item() / (accumulation * world_size)
         state["first_loss"] = last_loss if state["first_loss"] is None else state["first_loss"]
@@ -203,6 +227,15 @@ def train_stage(
             os.kill(os.getpid(), signal.SIGKILL)
     progress.close()
     metrics.close()
+    del rows  # stops the DataLoader workers
+    # every rank skipped its own rows' broken samples: the summary counts all of them
+    runtime = torch.tensor([state["skipped"].get(r, 0) for r in RUNTIME_SKIPS], dtype=torch.float64)
+    dist.all_reduce(runtime)
+    for reason, count in zip(RUNTIME_SKIPS, runtime.tolist(), strict=True):
+        if count:
+            skipped[reason] = skipped.get(reason, 0) + int(count)
+    if skipped:
+        log.warning("stage %s skipped samples: %s", stage_name, skipped)
 
     # ---- finish: final checkpoint, consolidated model, summary ----
     final_tag = tag_for(state["step"])
@@ -226,7 +259,9 @@ def train_stage(
             "tokens": state["tokens"],
             "padding_fraction": 1.0 - state["tokens"] / max(state["slots"], 1),
             "frames_per_sample": state["frames"] / max(state["samples"], 1),
-            "num_samples": len(samples),
+            "num_samples": len(index),
+            "samples_trained": state["samples"],
+            "data": packed.uri,
             "skipped_samples": skipped,
             "world_size": world_size,
             "gradient_accumulation": accumulation,
@@ -235,6 +270,7 @@ def train_stage(
             "packing": stage.packing,
             "wall_time_s": state["wall_time_s"],
             "process_time_s": time.perf_counter() - started,
+            "time_to_first_step_s": first_step_s,
         }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         log.info(

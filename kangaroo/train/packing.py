@@ -57,6 +57,31 @@ def pack_one_per_row(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return [[i] for i in range(len(lengths))]
 
 
+def length_grouped_batches(lengths: Sequence[int], token_budget: int, megabatch: int = 64) -> list[list[int]]:
+    """The strongest padding baseline (LLaVA's length-grouped sampler + dynamic padding): megabatches of
+    `megabatch` samples in input order, each sorted longest first and cut into batches padded to their
+    longest sample, as many samples per batch as fit `token_budget` padded tokens (the same budget as one
+    packed row)."""
+    batches: list[list[int]] = []
+    for start in range(0, len(lengths), megabatch):
+        group = sorted(range(start, min(start + megabatch, len(lengths))), key=lambda i: -lengths[i])
+        batch: list[int] = []
+        for index in group:
+            if batch and (len(batch) + 1) * lengths[batch[0]] > token_budget:
+                batches.append(batch)
+                batch = []
+            batch.append(index)
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def padded_utilisation(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Non-pad fraction of batches each padded to its longest sample."""
+    slots = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    return sum(lengths[i] for batch in batches for i in batch) / max(slots, 1)
+
+
 def utilisation(rows: Sequence[Sequence[int]], lengths: Sequence[int], capacity: int) -> float:
     """Fraction of the rows' token slots holding real (non-pad) tokens (over-long samples fill their row)."""
     if not rows:

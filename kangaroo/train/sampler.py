@@ -1,7 +1,9 @@
 """Seeded, resumable order of packed rows: which samples each rank trains on, micro-batch by micro-batch.
 
 Every epoch: shuffle the samples with a generator seeded by (seed, epoch), pack them into rows, shuffle the
-rows, and deal them round-robin to the ranks (the tail that does not divide evenly is dropped so all ranks
+rows, and deal them round-robin to the ranks. With `groups` (the shard of each sample) the epoch first
+shuffles the shards and packs window by window (`window` shards each), so a rank reads a few shards at a time
+instead of every shard for every row (the tail that does not divide evenly is dropped so all ranks
 take the same number of steps). The state is just (epoch, cursor), saved with every checkpoint, so a resumed
 run continues with exactly the rows the uninterrupted run would have seen.
 """
@@ -26,8 +28,17 @@ class PackedRowSampler:
         packing: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        groups: Sequence[int] | None = None,
+        window: int = 1,
     ) -> None:
-        self.lengths = list(lengths)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.groups = np.asarray(groups, dtype=np.int64) if groups is not None else None
+        self.window = window
+        self._members: dict[int, np.ndarray] = {}  # group -> its sample indices (ascending)
+        if self.groups is not None:
+            order = np.argsort(self.groups, kind="stable")
+            keys, starts = np.unique(self.groups[order], return_index=True)
+            self._members = dict(zip(keys.tolist(), np.split(order, starts[1:]), strict=True))
         self.capacity = capacity
         self.seed = seed
         self.packing = packing
@@ -45,8 +56,21 @@ class PackedRowSampler:
     def global_rows(self, epoch: int) -> list[list[int]]:
         """All ranks' rows of one epoch, in training order."""
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.lengths))
-        ordered_lengths = [self.lengths[i] for i in order]
+        if self.groups is None:
+            return self._pack_window(np.arange(len(self.lengths)), rng)
+        shards = np.asarray(sorted(self._members))
+        shards = shards[rng.permutation(len(shards))]
+        rows = []
+        for start in range(0, len(shards), self.window):
+            window = shards[start : start + self.window].tolist()
+            members = np.sort(np.concatenate([self._members[s] for s in window]))
+            rows += self._pack_window(members, rng)
+        return rows
+
+    def _pack_window(self, members: np.ndarray, rng: np.random.Generator) -> list[list[int]]:
+        """Shuffle `members`, pack them, shuffle the rows."""
+        order = members[rng.permutation(len(members))]
+        ordered_lengths = self.lengths[order].tolist()
         pack = pack_first_fit_decreasing if self.packing else pack_one_per_row
         rows = [[int(order[i]) for i in row] for row in pack(ordered_lengths, self.capacity)]
         return [rows[i] for i in rng.permutation(len(rows))]

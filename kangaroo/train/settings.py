@@ -146,6 +146,19 @@ class VisionPretrainSettings(Section):
     eval_images: int = Field(400, ge=0)  # held-out (eval-split) stills whose tag mAP is reported
 
 
+class PackedDataSettings(Section):
+    """`train.data`: how `kangaroo pack` shards the data and how a stage streams it (train.stream)."""
+
+    shard_mb: int = Field(64, ge=1)  # litdata chunk bound; one medium larger than this gets a chunk alone
+    pack_seed: int = 0  # records are written in a seeded hash order, so every shard mixes sources
+    workers: int = Field(2, ge=0)  # DataLoader worker processes per rank that fetch shards and decode
+    prefetch_rows: int = Field(2, ge=1)  # packed rows each worker decodes ahead
+    # Rows are packed within windows of this many shards (a seeded shard order per epoch): a rank keeps a
+    # window's shards on local disk, never the whole data set, and FFD still sees thousands of samples.
+    window_shards: int = Field(16, ge=1)
+    cache_dir: str = ""  # local shard cache for s3:// data; "" = $TMPDIR/kangaroo-packed
+
+
 class TrainSettings(Section):
     seed: int = 0
     log_every: int = Field(1, ge=1)  # optimizer steps between metrics.jsonl rows (DVC plots read it)
@@ -161,6 +174,7 @@ class TrainSettings(Section):
     plan_gpu_memory_gb: float = Field(80.0, gt=0)
     stages: CurriculumStages
     vision_pretrain: VisionPretrainSettings = VisionPretrainSettings()
+    data: PackedDataSettings = PackedDataSettings()
 
     def stage(self, name: str) -> StageSettings:
         if name not in STAGE_NAMES:
