@@ -110,10 +110,11 @@ def test_every_stage_reads_only_its_resolved_config():
         "resolve_config",
         "synth",
         "curate",
+        "pretrain_vision",
         "alignment_model",
         "caption",
         "validate",
-        "pretrain_vision",
+        "pack",
         "train",
         "evaluate",
     ]
