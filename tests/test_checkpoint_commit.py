@@ -43,6 +43,17 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def packed(corpus, tmp_path_factory) -> Path:
+    """The stills packed for training (what `kangaroo train --data` reads)."""
+    from kangaroo.config import load_params
+    from kangaroo.packed.pack import pack_training_data
+
+    out = tmp_path_factory.mktemp("packed")
+    pack_training_data(load_params(ROOT / "params.yaml", "tiny"), corpus, out, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
 def params_file(tmp_path_factory) -> Path:
     """The project's params with the tiny stage 1 keeping three checkpoints (the default keeps two)."""
     tree = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -52,10 +63,10 @@ def params_file(tmp_path_factory) -> Path:
     return path
 
 
-def train_two_ranks(corpus: Path, params: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def train_two_ranks(packed: Path, params: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     args = [
-        *("--stage", STAGE, "--corpus", str(corpus), "--init", "scratch", "--out", str(out)),
+        *("--stage", STAGE, "--data", str(packed), "--init", "scratch", "--out", str(out)),
         *("--max-steps", str(STEPS), "--params", str(params), "--profile", "tiny"),
         *("--set", f"train.stages.{STAGE}.checkpoint_every=1"),
         *("--set", "train.torch_threads=1"),
@@ -82,9 +93,9 @@ def marker(tag_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_two_ranks_commit_and_resume_falls_back_past_a_torn_checkpoint(corpus, params_file, tmp_path):
+def test_two_ranks_commit_and_resume_falls_back_past_a_torn_checkpoint(packed, params_file, tmp_path):
     out = tmp_path / STAGE
-    first = train_two_ranks(corpus, params_file, out)
+    first = train_two_ranks(packed, params_file, out)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     ckpt = out / "checkpoints"
     assert checkpoint_tags(ckpt) == [tag_for(s) for s in (3, 2, 1)]
@@ -111,7 +122,7 @@ def test_two_ranks_commit_and_resume_falls_back_past_a_torn_checkpoint(corpus, p
     assert latest_tag(ckpt) == tag_for(1)
     (out / "summary.json").unlink()
 
-    resumed = train_two_ranks(corpus, params_file, out, "--resume")
+    resumed = train_two_ranks(packed, params_file, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = " ".join((resumed.stdout + resumed.stderr).split())
     assert f"{tag_for(3)} skipped: not committed" in log
