@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_config_policy import allow, params_file
 from typer.testing import CliRunner
 
 from kangaroo.cli import app
@@ -117,10 +118,13 @@ def test_killed_caption_task_reruns_only_the_videos_it_had_not_written(curated, 
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowCompletions)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     out = tmp_path / "shard0"
+    listener = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    # the operator's deployed params allow this captioner (a run cannot widen security.caption_endpoints)
+    deployed = params_file(tmp_path, lambda tree: allow(tree, "tiny", caption_endpoints=[listener]))
     command = [
         KANGAROO, "caption", "--curated", str(curated), "--out", str(out),
-        "--shard", "0", "--backend", "openai", "--params", str(ROOT / "params.yaml"), "--profile", "tiny",
-        "--set", f"caption.openai.base_url=http://127.0.0.1:{server.server_address[1]}/v1",
+        "--shard", "0", "--backend", "openai", "--params", str(deployed), "--profile", "tiny",
+        "--set", f"caption.openai.base_url={listener}",
         "--set", "caption.openai.max_concurrency=1",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
