@@ -210,6 +210,9 @@ def test_runtime_schema_rejects_a_broken_pod():
         validate_cluster_training_runtime(broken)
 
 
+PACKED_URI = "s3://kangaroo/packed/v1"
+
+
 def test_dry_run_cli_prints_what_the_launcher_submits(paper):
     result = subprocess.run(
         [
@@ -223,6 +226,8 @@ def test_dry_run_cli_prints_what_the_launcher_submits(paper):
             "4",
             "--profile",
             "paper",
+            "--data",
+            PACKED_URI,
         ],
         capture_output=True,
         text=True,
@@ -234,8 +239,11 @@ def test_dry_run_cli_prints_what_the_launcher_submits(paper):
     validate_trainjob(printed)
     name = job_name(STAGE, "manual")
     run = Path(paper.cluster.checkpoint_mount) / STAGE / "runs" / name
-    assert printed == stage_job(paper, STAGE, name, run, num_gpus=4, num_nodes=2)
+    inputs = {"data": PACKED_URI, "init": None}
+    assert printed == stage_job(paper, STAGE, name, run, num_gpus=4, num_nodes=2, inputs=inputs)
     assert printed["spec"]["trainer"]["numProcPerNode"] == 4
+    command = printed["spec"]["trainer"]["command"]
+    assert command[command.index("--data") + 1] == PACKED_URI  # the job streams it from the object store
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,13 @@ def trainjob(
     run_id: Annotated[
         str, typer.Option("--run-id", help="Names the job and its folder on the checkpoint PVC.")
     ] = "manual",
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Packed training data (`kangaroo pack`): s3:// URI or a PVC folder."),
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option("--init", help="Model to start from: s3:// URI or a folder on the PVC.")
+    ] = None,
     params_file: ParamsFile = None,
     profile: Profile = None,
     overrides: Overrides = None,
@@ -27,7 +34,8 @@ def trainjob(
     """Print the Trainer v2 TrainJob YAML for STAGE on NUM_NODES x GPUS_PER_NODE (nothing is submitted).
 
     Its files live under cluster.checkpoint_mount/<stage>/runs/<job>/ on the shared PVC; the launcher puts
-    params.yaml and the inputs there before it submits, so do the same before `kubectl apply -f`.
+    params.yaml (and local inputs) there before it submits, so do the same before `kubectl apply -f`.
+    --data/--init given as s3:// URIs are read by the job itself.
     """
     import yaml
 
@@ -43,5 +51,6 @@ def trainjob(
     params = resolve_params(params_file, profile, [*(overrides or ()), "cluster.training_api=trainjob"])
     name = job_name(stage, run_id)
     run = Path(params.cluster.checkpoint_mount) / stage / "runs" / name
-    job = stage_job(params, stage, name, run, num_gpus=gpus_per_node, num_nodes=num_nodes)
+    inputs = {"data": data, "init": init}
+    job = stage_job(params, stage, name, run, num_gpus=gpus_per_node, num_nodes=num_nodes, inputs=inputs)
     typer.echo(yaml.safe_dump(job, sort_keys=False, width=120), nl=False)
