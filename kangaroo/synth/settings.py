@@ -15,9 +15,9 @@ class SynthSettings(Section):
     # Relative frequency of stills with 1, 2, 3, 4 shapes (placement has at most 4 cells). Mostly one shape:
     # a lone shape's question has one visible answer, the clean signal a small LLM needs first.
     image_shape_weights: list[float] = [6.0, 1.0, 1.0, 1.0]
-    # 8 s 128x96 clips under motion/ with direction/order/timestamp questions (kangaroo.synth.motion). Off until
-    # a tiny curriculum is shown to learn from them (docs/training.md): at chance they only dilute the held-out
-    # score and add minutes to `make run`. 240 gives 60 held-out questions per temporal category.
+    # 8 s 128x96 clips under motion/ with direction/order/timestamp questions (kangaroo.synth.motion).
+    # Off until a tiny curriculum is shown to learn from them (docs/training.md): at chance they only
+    # dilute the held-out score and add minutes to `make run`. 240 gives 60 held-out questions per category.
     num_motion_clips: int = 0
     motion_seconds: float = 8.0
     # Still questions' distractors: unseen = colours/shapes the still does not show; shown = the still's other
