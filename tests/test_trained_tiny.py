@@ -2,11 +2,11 @@
 
 The bias control (tests/test_eval_model.py) shows a random model at chance, so the evaluation does not
 invent skill; this shows it does not hide skill. `kangaroo.eval.positive_control.answer_key_corpus` writes
-a view of a small sample corpus whose training questions are its held-out ones; one short instruction-tuning
-run of the tiny profile's model (fresh weights, 32 px, 4 frames at 0.5 fps to fit the test budget) learns
-them, and the normal evaluation of the held-out split must score it >= 0.9. A mismatch between how the
-instruction data renders a question and how the scorer reads it (prompt, option order, reply, likelihood
-continuation) fails it.
+a view of a small sample corpus whose training questions are its held-out ones; packed, one short
+instruction-tuning run of the tiny profile's model (fresh weights, 32 px, 4 frames at 0.5 fps to fit the test
+budget) learns them, and the normal evaluation of the held-out split must score it >= 0.9. A mismatch
+between how the instruction data renders a question and how the scorer reads it (prompt, option order,
+reply, likelihood continuation) fails it.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ RECIPE = [
 def test_positive_control_trained_on_the_answers_scores_near_one(tmp_path):
     from kangaroo.eval.positive_control import answer_key_corpus
     from kangaroo.eval.runner import evaluate_checkpoint
+    from kangaroo.packed.pack import pack_training_data
     from kangaroo.synth.corpus import write_corpus
     from kangaroo.train.loop import train_stage
 
@@ -54,13 +55,14 @@ def test_positive_control_trained_on_the_answers_scores_near_one(tmp_path):
     )
     write_corpus(corpus, settings)
     view = answer_key_corpus(corpus, tmp_path / "answer-key")
-    held_out = load_benchmark(BenchmarkSpec.parse(f"sample:{view}", "eval"))
+    held_out = load_benchmark(BenchmarkSpec.parse(f"sample:{corpus}", "eval"))
     assert len(held_out) >= 30
-    train_stage(params, STAGE, tmp_path / "run", corpus_dir=view, init="scratch", max_steps=STEPS,
+    pack_training_data(params, view, tmp_path / "packed", show_progress=False)
+    train_stage(params, STAGE, tmp_path / "run", data=tmp_path / "packed", init="scratch", max_steps=STEPS,
                 show_progress=False)  # fmt: skip
     result = evaluate_checkpoint(
         tmp_path / "run" / "model",
-        f"sample:{view}",
+        f"sample:{corpus}",
         tmp_path / "eval",
         params,
         ("likelihood",),

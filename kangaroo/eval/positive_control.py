@@ -2,8 +2,9 @@
 
 The bias control (a random model scores at chance) shows the evaluation does not invent skill; this one shows
 it does not hide skill: `answer_key_corpus` writes a view of a sample corpus whose *training* questions are
-its held-out ones, a model trained on that view has seen every answer, and scored on the held-out split with
-the normal evaluation it must reach `min_accuracy` (tests/test_trained_tiny.py). A mismatch between how the
+its held-out ones, a model trained on that view (packed like any training data) has seen every answer, and
+scored on the original corpus's held-out split with the normal evaluation it must reach `min_accuracy`
+(tests/test_trained_tiny.py). A mismatch between how the
 instruction data renders a question and how the scorer does (prompt, option order, reply format) fails it.
 """
 
@@ -16,9 +17,9 @@ MEDIA_FOLDERS = ("videos", "motion", "images")
 
 
 def answer_key_corpus(corpus: str | Path, out: str | Path) -> Path:
-    """Write `out`: `corpus`'s held-out questions twice, as they are (split eval, what is scored) and as
-    training rows (same video, question, options, answer; nothing else is trained on), with links to its
-    media folders. Returns `out`."""
+    """Write `out`: `corpus`'s held-out questions as training rows (same video, question, options, answer;
+    nothing else is trained on), with links to its media folders. Only training rows: `kangaroo pack` leaves
+    out every clip an eval-split question asks about, so the view holds none. Returns `out`."""
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for folder in MEDIA_FOLDERS:
@@ -27,5 +28,5 @@ def answer_key_corpus(corpus: str | Path, out: str | Path) -> Path:
     rows = [json.loads(line) for line in (corpus / "questions.jsonl").read_text().splitlines() if line]
     held_out = [row for row in rows if row.get("split") == "eval"]
     answer_key = [{**row, "question_id": f"key_{row['question_id']}", "split": "train"} for row in held_out]
-    (out / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in held_out + answer_key))
+    (out / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in answer_key))
     return out
