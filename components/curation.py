@@ -7,22 +7,18 @@ from components.image import project_component
 
 
 @project_component
-def plan_shards(
-    params_yaml: str, profile: str, overrides: list[str], input_uri: str, manifest: Output[Dataset]
-) -> list[int]:
+def plan_shards(step_config: str, input_uri: str, manifest: Output[Dataset]) -> list[int]:
     """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard."""
     from kangaroo.config import load_params_text
     from kangaroo.curation.sharding import write_manifest
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     return write_manifest(input_uri, manifest.path, params.curation.shard_size, params=params)
 
 
 @project_component
 def curate_shard(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     manifest: Input[Dataset],
     shard_index: int,
     curated: Output[Dataset],
@@ -31,7 +27,7 @@ def curate_shard(
     from kangaroo.config import load_params_text
     from kangaroo.curation.sharding import curate_manifest_shard
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     curate_manifest_shard(manifest.path, int(shard_index), curated.path, params)
 
 
@@ -49,9 +45,7 @@ def merge_curation(shards: Input[list[Dataset]], curated: Output[Dataset]) -> st
 
 @project_component
 def prepare_alignment_model(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     corpus_uri: str,
     tower: Input[Model],
     alignment_model: Output[Model],
@@ -61,7 +55,7 @@ def prepare_alignment_model(
     from kangaroo.config import load_params_text
     from kangaroo.curation.alignment.train import prepare_alignment_model as prepare
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     summary = prepare(params, corpus_uri, tower.path, alignment_model.path)
     alignment_model.metadata.update(
         {k: v for k, v in summary.items() if isinstance(v, (str, int, float, bool))}
@@ -70,9 +64,7 @@ def prepare_alignment_model(
 
 @project_component
 def caption_shard(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     curated: Input[Dataset],
     shard_index: int,
     alignment_model: Input[Model],
@@ -87,7 +79,7 @@ def caption_shard(
     from kangaroo.curation.alignment import load_alignment
     from kangaroo.curation.captioning import caption_shard as caption
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     alignment = load_alignment(alignment_model.path, params.caption.alignment.batch_size)
     writable = resume_root and os.access(resume_root, os.W_OK)  # the volume is mounted on the cluster
     summary = caption(

@@ -31,6 +31,8 @@ STEP_KEY = "kangaroo_step"
 # Set in the cluster image (its digest, e.g. by the build): part of every step's code version there.
 IMAGE_DIGEST_ENV = "KANGAROO_IMAGE_DIGEST"
 _RUN_SETTINGS = ("train.seed", "train.log_every", "train.deterministic", "train.torch_threads")
+# which checkpoint runs on the shared volume a stage prunes (launch.run_stage with a checkpoint root)
+_CHECKPOINT_SETTINGS = ("train.checkpoint_keep_runs", "train.checkpoint_prune_after_h")
 
 # Dotted settings each step reads (a block, or one value of it). Keep in step with the code: a step that
 # reads anything else fails when run from its resolved document (tests/test_step_config.py, the DVC DAG test).
@@ -57,11 +59,25 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "train.vision_pretrain",
     ),
     **{
-        f"train_{stage}": ("model", "video", "storage", *_RUN_SETTINGS, "train.data", f"train.stages.{stage}")
+        f"train_{stage}": (
+            "model",
+            "video",
+            "storage",
+            *_RUN_SETTINGS,
+            *_CHECKPOINT_SETTINGS,
+            "train.data",
+            f"train.stages.{stage}",
+        )
         for stage in STAGE_NAMES
     },
     "evaluate": ("eval", "video", "storage"),  # storage: s3:// benchmark prefixes
+    # where the curriculum's stages run (pod, TrainJob, skipped) and what a TrainJob launcher submits
+    "placement": ("cluster",),
 }
+
+# The steps the KFP pipeline's tasks run from (the sample corpus's `synth` runs outside it): the outputs of
+# its uncached first task, components.step_config.resolve_step_configs.
+PIPELINE_STEPS: tuple[str, ...] = tuple(step for step in STEP_SETTINGS if step != "synth")
 
 
 class StepScopeError(ConfigError):

@@ -9,6 +9,7 @@ import yaml
 from manifest_helpers import DECODING_EXECUTORS
 
 from components.placement import plan_training
+from components.step_config import resolve_step_configs
 from kangaroo.config import load_params, load_params_text
 from kangaroo.train.settings import STAGE_NAMES
 from pipelines.compile import compile_pipeline
@@ -225,7 +226,9 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
         assert spec["nodeSelector"]["labels"] == pool.node_selector, name
         tolerations = [{k: v for k, v in t.items() if v is not None} for t in spec.get("tolerations", [])]
         assert tolerations == [t.model_dump(exclude_none=True) for t in pool.tolerations], name
-        if name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
+        if name == "exec-resolve-step-configs":
+            assert "secretAsEnv" not in spec, name  # it reads only its parameters: no Secret
+        elif name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
             secret = spec["secretAsEnv"][0]
             decodes_uploads = name in DECODING_EXECUTORS
             assert secret["secretName"] == (
@@ -334,12 +337,13 @@ def test_a_stage_left_out_runs_no_gpu_task(compiled, stages, num_nodes):
     """The real plan function's outputs, run through the compiled DAG's conditions: exactly one task per stage
     runs; skipped stages and TrainJob launchers run on the CPU pool, only in-pod stages start a GPU task."""
     ir, _, _ = compiled
-    plan = plan_training.python_func(
+    configs = resolve_step_configs.python_func(
         params_yaml=(Path(__file__).resolve().parents[1] / "params.yaml").read_text(),
         profile="paper",
         overrides=[],
-        stages=stages,
-        num_nodes=num_nodes,
+    )
+    plan = plan_training.python_func(
+        step_config=configs.placement, stages=stages, num_nodes=num_nodes
     )._asdict()
     gpu = gpu_executors(ir)
     for stage, tasks in training_tasks(ir).items():

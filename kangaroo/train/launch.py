@@ -20,6 +20,7 @@ from typing import Any
 
 from kangaroo.config import Params, write_resolved_params
 from kangaroo.k8s.launch_command import torchrun_command, train_arguments
+from kangaroo.k8s.settings import ClusterSettings
 from kangaroo.train.checkpointing import prune_old_runs
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,15 @@ def run_stage(
     dataset_version: str | None = None,
     max_steps: int | None = None,
     cluster_job: bool = False,
+    cluster: ClusterSettings | None = None,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
     CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
     (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
     cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
 
-    enabled=False passes the init model through unchanged (a stage skipped in this run).
+    enabled=False passes the init model through unchanged (a stage skipped in this run). CLUSTER (default
+    `params.cluster`) is where a cluster job goes: a stage's own resolved config holds no placement.
     """
     out = Path(out_dir)
     if not enabled:
@@ -81,6 +84,7 @@ def run_stage(
             dataset_version=dataset_version,
             max_steps=max_steps,
             resume=resume,
+            cluster=cluster,
         )
     if num_gpus > 1 and not under_launcher:
         return spawn_torchrun(
