@@ -1,5 +1,6 @@
 """The product's smoke test: the real KFP pipeline, run by KFP's local runner on a small sample corpus with
-the tiny profile, from raw videos to a registered, evaluated model; then again, served from the cache."""
+the tiny profile, from raw videos to a registered, evaluated model; then again, served from the cache; then
+with one evaluation setting changed, which re-runs evaluation and nothing upstream of it."""
 
 import json
 import logging
@@ -133,6 +134,7 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     expected = {"plan-shards", "curate-shard", "caption-shard", "merge-curation", "merge-captions"}
     expected |= {"prepare-alignment-model", "quality-gate"}
     expected |= {"pack-data", "version-dataset", "plan-training", "evaluate-model", "register-model"}
+    expected |= {"pre-train-vision-tower"}
     # one train-stage task per stage ran (its in-pod placement branch), each from the cache
     assert len({hit for hit in hits if hit.startswith("train-stage")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
@@ -143,3 +145,22 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
         assert Path(outputs[label]).exists(), label
     assert Path(outputs["run outputs"]).parent.parent == latest_run_dir(work / "pipeline_root")
     assert first_outputs["model"] in Path(outputs["run outputs"]).read_text()
+
+
+# never cached: the config resolver (records the code version), the inputs' fingerprint (their content), the
+# run summary, the list of outputs
+UNCACHED = {"resolve-step-configs", "fingerprint-inputs", "publish-run-summary", "list-run-outputs"}
+
+
+def test_an_eval_edit_reruns_only_evaluation_and_says_so(first_run, caplog):
+    """Only the evaluate step's resolved config changes, so only it (and the registry entry carrying its
+    accuracy) runs again; curation, captioning, the gate, packing and all five stages come from the cache."""
+    work, first_outputs = first_run
+    with caplog.at_level(logging.INFO):
+        outputs = run_local(work, "tiny", [*OVERRIDES, "eval.batch_size=32"])
+    (summary,) = [r for r in caplog.records if r.getMessage().startswith("re-ran: ")]
+    assert "evaluate-model" in summary.ran and "evaluate-model" not in summary.cached
+    assert set(summary.ran) - UNCACHED <= {"evaluate-model", "register-model"}, summary.ran
+    assert {"curate-shard", "caption-shard", "quality-gate", "pack-data"} <= set(summary.cached)
+    assert len([t for t in summary.cached if t.startswith("train-stage")]) == len(STAGE_NAMES)
+    assert outputs["evaluation metrics"] != first_outputs["evaluation metrics"]  # written by this run
