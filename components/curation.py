@@ -7,13 +7,29 @@ from components.image import project_component
 
 
 @project_component
-def plan_shards(step_config: str, input_uri: str, manifest: Output[Dataset]) -> list[int]:
-    """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard."""
+def fingerprint_inputs(step_config: str, input_uri: str) -> str:
+    """The identity of the input videos (keys + ETags/sizes, or paths + sizes/mtimes) as one sha256. Never
+    cached: new or rewritten uploads under the same prefix change it, and with it the shard plan's key."""
+    from kangaroo.config import load_params_text
+    from kangaroo.curation.sharding import fingerprint_source
+
+    return fingerprint_source(input_uri, load_params_text(step_config))
+
+
+@project_component
+def plan_shards(
+    step_config: str, input_uri: str, input_fingerprint: str, manifest: Output[Dataset]
+) -> list[int]:
+    """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard; the
+    listing must match `input_fingerprint`, which keys this task's cache entry on the inputs' content."""
     from kangaroo.config import load_params_text
     from kangaroo.curation.sharding import write_manifest
 
     params = load_params_text(step_config)
-    return write_manifest(input_uri, manifest.path, params.curation.shard_size, params=params)
+    shard_size = params.curation.shard_size
+    return write_manifest(
+        input_uri, manifest.path, shard_size, params, expected_fingerprint=input_fingerprint
+    )
 
 
 @project_component

@@ -30,6 +30,10 @@ from kangaroo.train.settings import STAGE_NAMES
 STEP_KEY = "kangaroo_step"
 # Set in the cluster image (its digest, e.g. by the build): part of every step's code version there.
 IMAGE_DIGEST_ENV = "KANGAROO_IMAGE_DIGEST"
+# Set by `make compile` (pipelines/compile.py) for components/image.py, and in every task's env: the image
+# reference (digest or commit tag) the compiled pipeline runs, which a TrainJob launcher submits too.
+IMAGE_ENV = "KANGAROO_IMAGE"
+COMPILE_PROFILE_ENV = "KANGAROO_COMPILE_PROFILE"  # the profile a pipeline is compiled for
 _RUN_SETTINGS = ("train.seed", "train.log_every", "train.deterministic", "train.torch_threads")
 # which checkpoint runs on the shared volume a stage prunes (launch.run_stage with a checkpoint root)
 _CHECKPOINT_SETTINGS = ("train.checkpoint_keep_runs", "train.checkpoint_prune_after_h")

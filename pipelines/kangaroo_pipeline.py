@@ -7,13 +7,14 @@ from kfp import dsl, kubernetes
 from components.curation import (
     caption_shard,
     curate_shard,
+    fingerprint_inputs,
     merge_captions,
     merge_curation,
     plan_shards,
     prepare_alignment_model,
 )
 from components.evaluation import evaluate_model, register_model
-from components.image import PROJECT_PARAMS, project_params_text
+from components.image import COMPILE_TIME_PARAMS, PINNED_IMAGE, PROJECT_IMAGE, project_params_text
 from components.packing import pack_data
 from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
@@ -21,14 +22,14 @@ from components.step_config import resolve_step_configs
 from components.summary import list_run_outputs, publish_run_summary
 from components.training import pre_train_vision_tower, train_stage
 from components.versioning import version_dataset
-from kangaroo.config import load_params
 from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.k8s.trainjob import POD_ENV
+from kangaroo.step_config import IMAGE_DIGEST_ENV, IMAGE_ENV
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
 
-COMPILE_TIME_PARAMS = load_params(PROJECT_PARAMS)
+# Placement is the compiled profile's (`make compile PROFILE=paper`: one pipeline per profile).
 CLUSTER: ClusterSettings = COMPILE_TIME_PARAMS.cluster
 
 
@@ -48,6 +49,15 @@ def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineT
     task.set_memory_request(pool.memory_request).set_memory_limit(pool.memory_limit)
     if pool.accelerator_type and gpus is not None:
         task.set_accelerator_type(pool.accelerator_type).set_accelerator_limit(gpus)
+    return with_image_identity(task)
+
+
+def with_image_identity(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The image reference (digest or commit tag) of a `make compile` build, in the task's env: the resolve
+    task records it in every step's code version; a TrainJob launcher submits the same image."""
+    if PINNED_IMAGE:
+        task.set_env_variable(IMAGE_ENV, PROJECT_IMAGE)
+        task.set_env_variable(IMAGE_DIGEST_ENV, PROJECT_IMAGE)
     return task
 
 
@@ -160,8 +170,15 @@ def kangaroo_pipeline(
                 corpus_uri=corpus_uri, tower=tower.outputs["tower"], step_config=config["alignment_model"]
             )
         ).set_display_name("alignment model")
+        # Uploads enter by content: a new or rewritten video under input_uri changes the plan's cache key.
+        fingerprint = untrusted_step(fingerprint_inputs(input_uri=input_uri, step_config=config["curate"]))
+        fingerprint.set_caching_options(False).set_display_name("fingerprint inputs")
         plan = untrusted_step(
-            plan_shards(input_uri=input_uri, step_config=config["curate"])
+            plan_shards(
+                input_uri=input_uri,
+                input_fingerprint=fingerprint.output,
+                step_config=config["curate"],
+            )
         ).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
             shard = untrusted_step(

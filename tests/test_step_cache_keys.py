@@ -25,6 +25,7 @@ CONFIG_PARAMETERS = {"params_yaml", "profile", "overrides"}
 EXPECTED_STEP = {
     "pre-train vision tower": "pretrain_vision",
     "alignment model": "alignment_model",
+    "fingerprint inputs": "curate",
     "plan shards": "curate",
     "curate shard": "curate",
     "caption shard": "caption",
@@ -178,3 +179,18 @@ def test_a_library_edit_changes_every_steps_code_version(tmp_path):
     for step in PIPELINE_STEPS:
         assert after[step]["code_version"]["source"] != before[step]["code_version"]["source"], step
         assert after[step]["settings"] == before[step]["settings"], step
+
+
+def test_the_shard_plan_is_keyed_on_the_inputs_content(ir):
+    """The uncached fingerprint task's output (keys + ETags of the uploads) is an input of the cached plan:
+    new uploads under the same input_uri change the plan's key, unchanged ones leave it a cache hit."""
+    tasks = leaf_inputs(ir)
+    assert tasks["plan shards"]["input_fingerprint"] == ("task", "fingerprint-inputs", "Output")
+    assert (
+        tasks["fingerprint inputs"]["input_uri"]
+        == tasks["plan shards"]["input_uri"]
+        == ("pipeline", "input_uri")
+    )
+    exit_handler = ir["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    assert exit_handler["fingerprint-inputs"].get("cachingOptions", {}).get("enableCache") is not True
+    assert exit_handler["plan-shards"]["cachingOptions"]["enableCache"] is True
