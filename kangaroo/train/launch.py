@@ -41,6 +41,7 @@ def run_stage(
     max_steps: int | None = None,
     cluster_job: bool = False,
     cluster: ClusterSettings | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
     CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
@@ -49,25 +50,24 @@ def run_stage(
 
     enabled=False passes the init model through unchanged (a stage skipped in this run). CLUSTER (default
     `params.cluster`) is where a cluster job goes: a stage's own resolved config holds no placement.
+    CHECKPOINT_DIR (`kangaroo train --checkpoints`, what torchrun ranks get) is the exact checkpoint folder.
     """
     out = Path(out_dir)
     if not enabled:
         return pass_through(stage, init_from, out)
-    checkpoint_dir = (
-        Path(checkpoint_root)
-        / stage
-        / run_fingerprint(params, stage, init_from, data, dataset_version, max_steps)
-        if checkpoint_root
-        else None
-    )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if checkpoint_dir is not None and not under_launcher:
-        prune_old_runs(
-            checkpoint_dir.parent,
-            checkpoint_dir,
-            params.train.checkpoint_keep_runs,
-            params.train.checkpoint_prune_after_h * 3600,
-        )
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+    elif checkpoint_root:
+        fingerprint = run_fingerprint(params, stage, init_from, data, dataset_version, max_steps)
+        checkpoint_dir = Path(checkpoint_root) / stage / fingerprint
+        if not under_launcher:  # the runs of other configs or code on the shared volume
+            prune_old_runs(
+                checkpoint_dir.parent,
+                checkpoint_dir,
+                params.train.checkpoint_keep_runs,
+                params.train.checkpoint_prune_after_h * 3600,
+            )
     if cluster_job or (num_nodes > 1 and not under_launcher):
         # Trainer v2 runs the same `kangaroo train` under torchrun in each node of a TrainJob.
         from kangaroo.k8s.multinode import run_stage_as_cluster_job
