@@ -3,6 +3,10 @@
 Every component reads its settings from its own step's resolved config (`step_config`, a JSON string the
 pipeline's uncached first task `resolve_step_configs` emits from the params text, profile and overrides of
 the run): the config a step used is recorded in the run, and its cache key changes exactly when its own
-settings or the code version change. Lightweight components run their body in the project image
-(`cluster.image`), or in this venv under KFP's local SubprocessRunner.
+settings or the code version change. Lightweight components run their body in the project image (by
+digest or commit tag: components/image.py), or in this venv under KFP's local SubprocessRunner.
+
+Components are named for their step as a noun (`model_evaluation`, `shard_curation`, `stage_training`,
+`dataset_versioning`); verbs name library functions only (`evaluate_model`, `curate_shard`, `train_stage`,
+`version_dataset`), and a CLI command function that would repeat one takes `_command`.
 """

@@ -33,7 +33,7 @@ def plan_shards(
 
 
 @project_component
-def curate_shard(
+def shard_curation(
     step_config: str,
     manifest: Input[Dataset],
     shard_index: int,

@@ -6,7 +6,7 @@ from components.image import project_component
 
 
 @project_component
-def evaluate_model(
+def model_evaluation(
     step_config: str,
     model: Input[Model],
     benchmark: str,

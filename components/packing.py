@@ -13,7 +13,7 @@ def pack_data(
     publish_uri: str,
     packed: Output[Dataset],
 ):
-    """Shards + index of the train split into `packed` (what version-dataset versions); with `publish_uri`
+    """Shards + index of the train split into `packed` (what dataset_versioning versions); with `publish_uri`
     (an s3:// prefix on MinIO) the same files are uploaded there too, for the stages to stream."""
     from pathlib import Path
 

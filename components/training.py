@@ -7,7 +7,7 @@ from components.image import project_component
 
 
 @project_component
-def train_stage(
+def stage_training(
     step_config: str,
     stage: str,
     stages: list[str],
@@ -27,8 +27,8 @@ def train_stage(
 ):
     """Train `stage` on packed data from `init_model` (None = fresh weights, or `resume_from` if set). The
     stage streams `data_uri` (an s3:// prefix of the same packed data) when set, else the versioned artifact
-    `data` (version-dataset's workspace); a stage not listed in `stages` passes its input model through. With
-    `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this task only
+    `data` (dataset_versioning's workspace); a stage not listed in `stages` passes its input model through.
+    With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this task only
     launches and follows it, with the cluster settings of `placement_config` (the placement step's resolved
     config, given to the launcher only: placement is not part of a stage's result). A fresh model loads
     `vision_tower` (pre_train_vision_tower's output) when that holds weights. Checkpoints go under

@@ -7,7 +7,7 @@ from components.image import project_component
 
 
 @project_component
-def version_dataset(
+def dataset_versioning(
     step_config: str,
     dataset: Input[Dataset],
     remote: str,

@@ -6,22 +6,22 @@ from kfp import dsl, kubernetes
 
 from components.curation import (
     caption_shard,
-    curate_shard,
     fingerprint_inputs,
     merge_captions,
     merge_curation,
     plan_shards,
     prepare_alignment_model,
+    shard_curation,
 )
-from components.evaluation import evaluate_model, register_model
+from components.evaluation import model_evaluation, register_model
 from components.image import COMPILE_TIME_PARAMS, PINNED_IMAGE, PROJECT_IMAGE, project_params_text
 from components.packing import pack_data
 from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
 from components.step_config import resolve_step_configs
 from components.summary import list_run_outputs, publish_run_summary
-from components.training import pre_train_vision_tower, train_stage
-from components.versioning import version_dataset
+from components.training import pre_train_vision_tower, stage_training
+from components.versioning import dataset_versioning
 from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
@@ -182,7 +182,7 @@ def kangaroo_pipeline(
         ).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
             shard = untrusted_step(
-                curate_shard(
+                shard_curation(
                     manifest=plan.outputs["manifest"], shard_index=shard_index, step_config=config["curate"]
                 )
             ).set_display_name("curate shard")
@@ -229,7 +229,7 @@ def kangaroo_pipeline(
                 )
             ).set_display_name("pack training data")
             versioned = cpu_step(
-                version_dataset(
+                dataset_versioning(
                     dataset=packed.outputs["packed"], remote=dvc_remote, step_config=config["version_dataset"]
                 ),
                 cache=True,
@@ -260,16 +260,16 @@ def kangaroo_pipeline(
                 )
                 # Left out of `stages`: the input model passes through on the CPU pool, no GPU pod starts.
                 with dsl.If(placement == "skip", name=f"{stage}-skipped"):
-                    skipped = cpu_step(train_stage(**stage_inputs))
+                    skipped = cpu_step(stage_training(**stage_inputs))
                     skipped.set_display_name(f"{stage} (skipped)")
                 # Across nodes: a CPU task submits a TrainJob and follows it; the GPUs are the job's.
                 with dsl.Elif(placement == "cluster_job", name=f"{stage}-trainjob"):
                     launched = trainjob_launcher_step(
-                        train_stage(cluster_job=True, placement_config=config["placement"], **stage_inputs)
+                        stage_training(cluster_job=True, placement_config=config["placement"], **stage_inputs)
                     )
                     launched.set_display_name(f"{stage} (TrainJob)")
                 with dsl.Else(name=f"{stage}-pod"):
-                    in_pod = gpu_step(train_stage(**stage_inputs), gpus=num_gpus).set_display_name(stage)
+                    in_pod = gpu_step(stage_training(**stage_inputs), gpus=num_gpus).set_display_name(stage)
                     kubernetes.mount_pvc(
                         in_pod, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
                     )
@@ -277,7 +277,7 @@ def kangaroo_pipeline(
                     skipped.outputs["model"], launched.outputs["model"], in_pod.outputs["model"]
                 )
             evaluation = gpu_step(
-                evaluate_model(model=model, benchmark=benchmark, step_config=config["evaluate"]), gpus=1
+                model_evaluation(model=model, benchmark=benchmark, step_config=config["evaluate"]), gpus=1
             ).set_display_name("evaluate")
             registered = cpu_step(
                 register_model(

@@ -86,8 +86,8 @@ def report_outputs(run_dir: Path) -> dict[str, str]:
         "quality report (HTML)": "quality-gate/report",
         "quality summary": "quality-gate/summary",
         "model": "register-model/registered",
-        "evaluation metrics": "evaluate-model/results/metrics.json",
-        "predictions": "evaluate-model/results/predictions.jsonl",
+        "evaluation metrics": "model-evaluation/results/metrics.json",
+        "predictions": "model-evaluation/results/predictions.jsonl",
         "run summary": "publish-run-summary/run_summary",
     }
     found = {label: str(run_dir / rel) for label, rel in wanted.items() if (run_dir / rel).exists()}

@@ -71,7 +71,7 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
 DECODING_EXECUTORS = {
     "exec-fingerprint-inputs",
     "exec-plan-shards",
-    "exec-curate-shard",
+    "exec-shard-curation",
     "exec-caption-shard",
     "exec-quality-gate",
 }

@@ -93,7 +93,7 @@ def test_registered_model_loads_and_carries_its_lineage(first_run):
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert type(model).__name__ == "KangarooForConditionalGeneration"
     run_dir = latest_run_dir(work / "pipeline_root")
-    (dvc_file,) = (run_dir / "version-dataset").rglob("dataset.dvc")
+    (dvc_file,) = (run_dir / "dataset-versioning").rglob("dataset.dvc")
     pushed = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
     assert card["dataset_version"] == pushed and pushed.endswith(".dir")
     metrics = json.loads(Path(outputs["evaluation metrics"]).read_text())
@@ -131,12 +131,12 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     with caplog.at_level(logging.INFO):
         outputs = run_local(work, "tiny", OVERRIDES)
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
-    expected = {"plan-shards", "curate-shard", "caption-shard", "merge-curation", "merge-captions"}
+    expected = {"plan-shards", "shard-curation", "caption-shard", "merge-curation", "merge-captions"}
     expected |= {"prepare-alignment-model", "quality-gate"}
-    expected |= {"pack-data", "version-dataset", "plan-training", "evaluate-model", "register-model"}
+    expected |= {"pack-data", "dataset-versioning", "plan-training", "model-evaluation", "register-model"}
     expected |= {"pre-train-vision-tower"}
-    # one train-stage task per stage ran (its in-pod placement branch), each from the cache
-    assert len({hit for hit in hits if hit.startswith("train-stage")}) == len(STAGE_NAMES), hits
+    # one stage-training task per stage ran (its in-pod placement branch), each from the cache
+    assert len({hit for hit in hits if hit.startswith("stage-training")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
     assert expected <= hits, expected - hits
     # ...and the run still says where its report, model and metrics are: where the first run wrote them.
@@ -159,8 +159,8 @@ def test_an_eval_edit_reruns_only_evaluation_and_says_so(first_run, caplog):
     with caplog.at_level(logging.INFO):
         outputs = run_local(work, "tiny", [*OVERRIDES, "eval.batch_size=32"])
     (summary,) = [r for r in caplog.records if r.getMessage().startswith("re-ran: ")]
-    assert "evaluate-model" in summary.ran and "evaluate-model" not in summary.cached
-    assert set(summary.ran) - UNCACHED <= {"evaluate-model", "register-model"}, summary.ran
-    assert {"curate-shard", "caption-shard", "quality-gate", "pack-data"} <= set(summary.cached)
-    assert len([t for t in summary.cached if t.startswith("train-stage")]) == len(STAGE_NAMES)
+    assert "model-evaluation" in summary.ran and "model-evaluation" not in summary.cached
+    assert set(summary.ran) - UNCACHED <= {"model-evaluation", "register-model"}, summary.ran
+    assert {"shard-curation", "caption-shard", "quality-gate", "pack-data"} <= set(summary.cached)
+    assert len([t for t in summary.cached if t.startswith("stage-training")]) == len(STAGE_NAMES)
     assert outputs["evaluation metrics"] != first_outputs["evaluation metrics"]  # written by this run

@@ -134,7 +134,7 @@ def pack(
     pack_training_data(params, corpus, out, dataset=dataset)
 
 
-def plan_memory(
+def plan_memory_command(
     gpus_per_node: Annotated[
         int | None, typer.Option("--gpus-per-node", help="Default: train.plan_gpus_per_node.")
     ] = None,
@@ -144,11 +144,10 @@ def plan_memory(
     overrides: Overrides = None,
 ) -> None:
     """Per stage: DeepSpeed's model-state estimate per GPU for ZeRO-2/3 plus activations for its frames."""
-    from kangaroo.train.memory_plan import plan_memory as plan
-    from kangaroo.train.memory_plan import render_plan
+    from kangaroo.train.memory_plan import plan_memory, render_plan
 
     params = resolve_params(params_file, profile, overrides)
-    rows = plan(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
+    rows = plan_memory(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
     render_plan(rows, params)
 
 
