@@ -46,10 +46,13 @@ class _Handler(BaseHTTPRequestHandler):
         response = upstream.getresponse()
         data = response.read()
         self.send_response(response.status)
+        # HEAD answers carry the object's length with no body: pass the server's header through
+        keep_length = self.command == "HEAD"
         for name, value in response.getheaders():
-            if name.lower() not in _HOP_HEADERS and name.lower() != "content-length":
+            if name.lower() not in _HOP_HEADERS and (keep_length or name.lower() != "content-length"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if not keep_length:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -3,7 +3,9 @@
 One call captions one shard (the KFP fan-out's task, `kangaroo caption --shard I`): rows are appended to
 `dataset.jsonl` as videos finish, so a killed or retried task reopens the folder and captions only the keys
 not written yet. A video whose captioning fails (missing source caption, endpoint down after retries,
-undecodable key frame) gets no dataset row; it is listed in `caption_failures.jsonl` with the error.
+undecodable key frame) gets no dataset row; it is listed in `caption_failures.jsonl` with the error. A video
+that cannot be fetched (object store down past its retry budget, disk full) is not a caption failure: the
+task stops with InfrastructureError (exit 75, KFP retries it) and the retry resumes from the rows written.
 `merge_captions` (kangaroo.curation.captioning.merge) concatenates the shards and checks the accounting.
 """
 
@@ -29,7 +31,7 @@ from kangaroo.curation.captioning.base import Captioner, CaptionError
 from kangaroo.curation.filters import VideoInfo
 from kangaroo.curation.ledger import KEPT, LEDGER_FILE, LedgerRow, read_ledger
 from kangaroo.curation.manifest import is_s3
-from kangaroo.errors import KangarooError
+from kangaroo.errors import InfrastructureError, KangarooError
 
 log = logging.getLogger(__name__)
 DATASET_FILE = "dataset.jsonl"
@@ -88,6 +90,17 @@ class VideoFetcher:
             return self._store
 
     def local_copy(self, row: LedgerRow, scratch: Path) -> Path:
+        """The video (and its sidecars) on local disk; InfrastructureError when the store or disk fails."""
+        from kangaroo.storage import StorageError
+
+        try:
+            return self._local_copy(row, scratch)
+        except (StorageError, OSError) as err:  # a kept video was readable at curation: not its bytes' fault
+            raise InfrastructureError(
+                f"{row.video}: could not fetch the kept video to caption it: {err}"
+            ) from err
+
+    def _local_copy(self, row: LedgerRow, scratch: Path) -> Path:
         if not is_s3(row.video):
             path = Path(row.video)
             return path if path.is_absolute() else self.curated_dir / path
@@ -196,7 +209,10 @@ def _caption_rows(captioner, todo, fetcher, params, alignment, dataset, failures
     """Caption `todo` with `captioner.parallel_videos` videos in flight; rows are appended as they finish."""
 
     def one(row: LedgerRow) -> dict:
-        scratch = Path(tempfile.mkdtemp(prefix="caption-"))
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix="caption-"))
+        except OSError as err:
+            raise InfrastructureError(f"{row.video}: no scratch space to caption it: {err}") from err
         try:
             return caption_one(captioner, row, fetcher.local_copy(row, scratch), params, alignment)
         finally:
@@ -220,7 +236,12 @@ def _caption_rows(captioner, todo, fetcher, params, alignment, dataset, failures
                 row = pending.pop(future)
                 try:
                     dataset.append(future.result())
-                except KangarooError as err:  # CaptionError, VideoError, StorageError: this video only
+                except InfrastructureError:
+                    # the shard fails (a retry resumes from the rows appended): drop what has not started
+                    for queued in pending:
+                        queued.cancel()
+                    raise
+                except KangarooError as err:  # CaptionError, VideoError: this video only
                     log.warning("%s: not captioned: %s", row.key, err)
                     failures.append({"video": row.video, "key": row.key, "error": str(err)})
                 bar.update()
