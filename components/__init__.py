@@ -6,7 +6,8 @@ the run): the config a step used is recorded in the run, and its cache key chang
 settings or the code version change. Lightweight components run their body in the project image (by
 digest or commit tag: components/image.py), or in this venv under KFP's local SubprocessRunner.
 
-Components are named for their step as a noun (`model_evaluation`, `shard_curation`, `stage_training`,
-`dataset_versioning`); verbs name library functions only (`evaluate_model`, `curate_shard`, `train_stage`,
-`version_dataset`), and a CLI command function that would repeat one takes `_command`.
+Components are named for their step as a noun (`model_evaluation`, `shard_curation`, `shard_captioning`,
+`stage_training`, `dataset_versioning`, ...); verbs name library functions only (`evaluate_model`,
+`curate_shard`, `caption_shard`, `train_stage`, `version_dataset`), and a CLI command function that would
+repeat one takes `_command`.
 """

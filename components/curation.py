@@ -60,7 +60,7 @@ def merge_curation(shards: Input[list[Dataset]], curated: Output[Dataset]) -> st
 
 
 @project_component
-def prepare_alignment_model(
+def alignment_model_preparation(
     step_config: str,
     corpus_uri: str,
     tower: Input[Model],
@@ -79,7 +79,7 @@ def prepare_alignment_model(
 
 
 @project_component
-def caption_shard(
+def shard_captioning(
     step_config: str,
     curated: Input[Dataset],
     shard_index: int,
@@ -107,7 +107,7 @@ def caption_shard(
 
 
 @project_component
-def merge_captions(curated: Input[Dataset], shards: Input[list[Dataset]], dataset: Output[Dataset]) -> str:
+def caption_merge(curated: Input[Dataset], shards: Input[list[Dataset]], dataset: Output[Dataset]) -> str:
     """Concatenate the shards' captions into dataset.jsonl beside the merged ledger; every kept video must be
     captioned or listed in caption_failures.jsonl. Returns the caption counts as JSON."""
     import json

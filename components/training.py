@@ -31,7 +31,7 @@ def stage_training(
     With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this task only
     launches and follows it, with the cluster settings of `placement_config` (the placement step's resolved
     config, given to the launcher only: placement is not part of a stage's result). A fresh model loads
-    `vision_tower` (pre_train_vision_tower's output) when that holds weights. Checkpoints go under
+    `vision_tower` (vision_tower_pretraining's output) when that holds weights. Checkpoints go under
     `checkpoint_root` (a PVC on the cluster) so a pre-empted pod resumes where it stopped."""
     import json
     from pathlib import Path
@@ -69,7 +69,7 @@ def stage_training(
 
 
 @project_component
-def pre_train_vision_tower(
+def vision_tower_pretraining(
     step_config: str,
     corpus_uri: str,
     tower: Output[Model],

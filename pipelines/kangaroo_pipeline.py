@@ -5,12 +5,12 @@
 from kfp import dsl, kubernetes
 
 from components.curation import (
-    caption_shard,
+    alignment_model_preparation,
+    caption_merge,
     fingerprint_inputs,
-    merge_captions,
     merge_curation,
     plan_shards,
-    prepare_alignment_model,
+    shard_captioning,
     shard_curation,
 )
 from components.evaluation import model_evaluation, register_model
@@ -20,7 +20,7 @@ from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
 from components.step_config import resolve_step_configs
 from components.summary import list_run_outputs, publish_run_summary
-from components.training import pre_train_vision_tower, stage_training
+from components.training import stage_training, vision_tower_pretraining
 from components.versioning import dataset_versioning
 from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import SHM_SIZE
@@ -162,11 +162,13 @@ def kangaroo_pipeline(
         ).set_display_name("resolve config")
         config = resolved.outputs
         # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
-        tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, step_config=config["pretrain_vision"]))
+        tower = cpu_step(
+            vision_tower_pretraining(corpus_uri=corpus_uri, step_config=config["pretrain_vision"])
+        )
         tower.set_display_name("pre-train vision tower")
         # The CLIP-family model captions are scored with (trained on the stills over the tower when tiny).
         aligner = cpu_step(
-            prepare_alignment_model(
+            alignment_model_preparation(
                 corpus_uri=corpus_uri, tower=tower.outputs["tower"], step_config=config["alignment_model"]
             )
         ).set_display_name("alignment model")
@@ -190,7 +192,7 @@ def kangaroo_pipeline(
             shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
             # Captioning calls remote services: retried, and a retry resumes from the checkpoint volume.
             shard_captions = untrusted_step(
-                caption_shard(
+                shard_captioning(
                     curated=shard.outputs["curated"],
                     shard_index=shard_index,
                     alignment_model=aligner.outputs["alignment_model"],
@@ -206,7 +208,7 @@ def kangaroo_pipeline(
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
         captioned = cpu_step(
-            merge_captions(
+            caption_merge(
                 curated=merged.outputs["curated"], shards=dsl.Collected(shard_captions.outputs["captioned"])
             )
         ).set_display_name("merge captions")

@@ -72,6 +72,6 @@ DECODING_EXECUTORS = {
     "exec-fingerprint-inputs",
     "exec-plan-shards",
     "exec-shard-curation",
-    "exec-caption-shard",
+    "exec-shard-captioning",
     "exec-quality-gate",
 }

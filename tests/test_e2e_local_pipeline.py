@@ -60,7 +60,7 @@ def test_registered_model_sees_through_the_pretrained_tower(first_run):
 
     work, outputs = first_run
     run_dir = latest_run_dir(work / "pipeline_root")
-    (tower_dir,) = list(run_dir.glob("pre-train-vision-tower/tower"))
+    (tower_dir,) = list(run_dir.glob("vision-tower-pretraining/tower"))
     assert json.loads((tower_dir / "summary.json").read_text())["enabled"] is True
     tower = load_file(tower_dir / "model.safetensors")
     model = load_file(Path(outputs["model"]) / "model.safetensors")
@@ -131,10 +131,10 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     with caplog.at_level(logging.INFO):
         outputs = run_local(work, "tiny", OVERRIDES)
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
-    expected = {"plan-shards", "shard-curation", "caption-shard", "merge-curation", "merge-captions"}
-    expected |= {"prepare-alignment-model", "quality-gate"}
+    expected = {"plan-shards", "shard-curation", "shard-captioning", "merge-curation", "caption-merge"}
+    expected |= {"alignment-model-preparation", "quality-gate"}
     expected |= {"pack-data", "dataset-versioning", "plan-training", "model-evaluation", "register-model"}
-    expected |= {"pre-train-vision-tower"}
+    expected |= {"vision-tower-pretraining"}
     # one stage-training task per stage ran (its in-pod placement branch), each from the cache
     assert len({hit for hit in hits if hit.startswith("stage-training")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
@@ -161,6 +161,6 @@ def test_an_eval_edit_reruns_only_evaluation_and_says_so(first_run, caplog):
     (summary,) = [r for r in caplog.records if r.getMessage().startswith("re-ran: ")]
     assert "model-evaluation" in summary.ran and "model-evaluation" not in summary.cached
     assert set(summary.ran) - UNCACHED <= {"model-evaluation", "register-model"}, summary.ran
-    assert {"shard-curation", "caption-shard", "quality-gate", "pack-data"} <= set(summary.cached)
+    assert {"shard-curation", "shard-captioning", "quality-gate", "pack-data"} <= set(summary.cached)
     assert len([t for t in summary.cached if t.startswith("stage-training")]) == len(STAGE_NAMES)
     assert outputs["evaluation metrics"] != first_outputs["evaluation metrics"]  # written by this run

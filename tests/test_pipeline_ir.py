@@ -94,13 +94,13 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
     for step in (
-        "pre-train-vision-tower",
+        "vision-tower-pretraining",
         "plan-shards",
         "shard-curation",
         "merge-curation",
-        "prepare-alignment-model",
-        "caption-shard",
-        "merge-captions",
+        "alignment-model-preparation",
+        "shard-captioning",
+        "caption-merge",
         "quality-gate",
         "pack-data",
         "dataset-versioning",
@@ -138,7 +138,7 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         assert "init_model" not in first_inputs
         assert (
             first_inputs["vision_tower"]["componentInputArtifact"]
-            == "pipelinechannel--pre-train-vision-tower-tower"
+            == "pipelinechannel--vision-tower-pretraining-tower"
         )
     # the packed shards + index are what is versioned, and what every stage in every placement trains on
     packed = all_tasks(ir)["dataset-versioning"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]
@@ -160,15 +160,15 @@ def test_shards_fan_out_and_are_collected(compiled):
     assert merge_input["taskOutputArtifact"]["producerTask"] == "for-loop-2"
     # each shard is captioned inside the same loop, from its own curated shard, and the captions collected
     loop_tasks = ir["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
-    assert {"shard-curation", "caption-shard"} <= set(loop_tasks)
-    curated = loop_tasks["caption-shard"]["inputs"]["artifacts"]["curated"]["taskOutputArtifact"]
+    assert {"shard-curation", "shard-captioning"} <= set(loop_tasks)
+    curated = loop_tasks["shard-captioning"]["inputs"]["artifacts"]["curated"]["taskOutputArtifact"]
     assert curated == {"outputArtifactKey": "curated", "producerTask": "shard-curation"}
-    assert loop_tasks["caption-shard"]["retryPolicy"]["maxRetryCount"] >= 1
-    captions = tasks["merge-captions"]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+    assert loop_tasks["shard-captioning"]["retryPolicy"]["maxRetryCount"] >= 1
+    captions = tasks["caption-merge"]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
     assert captions["producerTask"] == "for-loop-2"
     assert tasks["quality-gate"]["inputs"]["artifacts"]["alignment_model"]["taskOutputArtifact"] == {
         "outputArtifactKey": "alignment_model",
-        "producerTask": "prepare-alignment-model",
+        "producerTask": "alignment-model-preparation",
     }
 
 
@@ -246,7 +246,7 @@ def test_retries_on_preemptible_and_remote_calling_steps_only(compiled):
     # curation shards, which fail only when storage/disk is down past its retry budget (issue 21); caption
     # shards, which call remote services and resume from the checkpoint volume when retried
     retried_executors = (
-        gpu_executors(ir) | launcher_executors(ir) | {"exec-shard-curation", "exec-caption-shard"}
+        gpu_executors(ir) | launcher_executors(ir) | {"exec-shard-curation", "exec-shard-captioning"}
     )
     for task in leaf_tasks(ir):
         assert ("retryPolicy" in tasks[task["key"]]) == (task["executor"] in retried_executors), task["name"]
