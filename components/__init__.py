@@ -6,8 +6,8 @@ the run): the config a step used is recorded in the run, and its cache key chang
 settings or the code version change. Lightweight components run their body in the project image (by
 digest or commit tag: components/image.py), or in this venv under KFP's local SubprocessRunner.
 
-Components are named for their step as a noun (`model_evaluation`, `shard_curation`, `shard_captioning`,
-`stage_training`, `dataset_versioning`, ...); verbs name library functions only (`evaluate_model`,
-`curate_shard`, `caption_shard`, `train_stage`, `version_dataset`), and a CLI command function that would
-repeat one takes `_command`.
+A component never shares a name with a library function: where the library has the verb
+(`evaluate_model`, `curate_shard`, `caption_shard`, `train_stage`, `version_dataset`), the component is the
+noun (`model_evaluation`, `shard_curation`, `shard_captioning`, `stage_training`, `dataset_versioning`); a
+CLI command function that would repeat a library name takes `_command`.
 """
