@@ -18,10 +18,10 @@ from kangaroo.curation.manifest import (
     list_input_versions,
     make_shards,
 )
-from kangaroo.errors import KangarooError
+from kangaroo.errors import InfrastructureError
 
 
-class InputsChanged(KangarooError):
+class InputsChanged(InfrastructureError):
     """The inputs changed between their fingerprint and the shard plan: an infrastructure race, not a
     verdict on any video (the task fails; a retry plans from the new fingerprint)."""
 
