@@ -143,16 +143,16 @@ def kangaroo_pipeline(
 ):
     """Pipeline parameters (all settable in the Kubeflow UI):
 
-    input_uri: folder or s3:// prefix of raw videos. corpus_uri: folder or s3:// prefix with images.jsonl and
-    questions.jsonl (image-text and instruction data). benchmark: evaluation spec, e.g. `sample:<corpus>` or
-    `videomme:s3://...`. profile / params_yaml / overrides: the config (params.yaml's content at compile time
-    by default), read only by the first task, which gives each step its own part. stages: curriculum stages to
-    run (skipped ones pass their input model through on the CPU pool). resume_from: a model folder or s3://
-    URL to start the first stage from. num_gpus / num_nodes: per training stage (GPUs per node); from
-    `cluster.cluster_job_min_nodes` nodes (2) a stage runs as a Kubeflow Trainer v2 TrainJob launched by a CPU
-    task. dvc_remote: DVC remote for the dataset version ('' = `storage.dvc_remote` of the profile).
-    packed_uri: an s3:// prefix the packed training data is also uploaded to, and the stages stream from ('' =
-    the versioned artifact).
+    input_uri: folder or s3:// prefix of raw videos. corpus_uri: folder or s3:// prefix with images.jsonl
+    and questions.jsonl (image-text and instruction data). benchmark: evaluation spec, e.g.
+    `sample:<corpus>` or `videomme:s3://...`. profile / params_yaml / overrides: the config (params.yaml's
+    content at compile time by default). stages: curriculum stages to run (skipped ones pass their input
+    model through on the CPU pool). resume_from: a model folder or s3:// URL to start the first stage from.
+    num_gpus / num_nodes: per training stage (GPUs per node); from `cluster.cluster_job_min_nodes` nodes (2)
+    a stage runs as a Kubeflow Trainer v2 TrainJob launched by a CPU task. dvc_remote: DVC remote for the
+    dataset version ('' = `storage.dvc_remote` of the profile). packed_uri: an s3:// prefix the packed
+    training data is also uploaded to, and the stages stream from ('' = the versioned artifact).
+    The config parameters reach only the first task, which gives each step its own part.
     """
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
     with dsl.ExitHandler(run_summary, name="kangaroo-run"):
