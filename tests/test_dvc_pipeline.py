@@ -71,7 +71,12 @@ def small_run(params: dict) -> dict:
         "workers": 1,
     }
     # a dozen clips keep ~2 and reject a third as planted-unreadable: the gate still runs every check
-    tiny["quality"].update(min_rows=2, min_kept_fraction=0.05, max_decode_error_fraction=0.5)
+    # a 2-step tower and a 20-step aligner cannot align captions (test_quality_alignment.py covers that): the
+    # gate still scores every row and checks the share
+    tiny["quality"].update(
+        min_rows=2, min_kept_fraction=0.05, max_decode_error_fraction=0.5, max_misaligned_fraction=1.0
+    )
+    tiny.setdefault("caption", {}).setdefault("alignment", {}).setdefault("train", {})["steps"] = 20
     tiny["train"]["vision_pretrain"].update(steps=2, batch_size=8, eval_images=8)
     for stage in tiny["train"]["stages"].values():
         stage.update(max_steps=2, checkpoint_every=0, max_frames=min(stage["max_frames"], 4))
