@@ -101,7 +101,10 @@ def run_stage(packed: Path, out: Path) -> dict:
         STAGE,
     ]
     command += ["--data", str(packed), "--init", "none", "--max-steps", str(STEPS), "--out", str(out)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out.with_name(out.name + ".log")
+    with log_file.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     root, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
@@ -111,7 +114,8 @@ def run_stage(packed: Path, out: Path) -> dict:
             pass
         time.sleep(0.1)
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with {process.returncode}")
+        tail = log_file.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(command)} failed with {process.returncode}:\n{tail}")
     summary = json.loads((out / "summary.json").read_text())
     summary["peak_rss_mb"] = peak / 2**20
     summary["samples_per_s"] = summary["samples_trained"] / summary["wall_time_s"]
