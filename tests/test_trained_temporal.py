@@ -5,9 +5,10 @@ The bias control (tests/test_eval_model.py) shows a random model at chance and t
 (tests/test_trained_tiny.py) a model that saw the answers near 1; this test is the honest middle: a tiny
 model trained on the train split of a generated corpus, scored on the clips it never saw. It learns the
 direction of motion in the synthetic motion clips (kangaroo.synth.motion), which no single frame answers, so
-it is also the proof that frames, their order and timestamps flow through sampling, the timestamp embedding,
-the spatial-temporal patchify and the LLM: with the frames back to front (timestamps still increasing) a
-move left looks like a move right and direction falls below chance; shuffled, it falls into the chance band.
+it is also the proof that frames and their order flow through sampling, the spatial-temporal patchify and
+the LLM: with the frames back to front (timestamps still increasing) a
+move left looks like a move right and direction falls below chance; shuffled, it falls well below the
+plain score (about half the shuffles keep the move's first and last frame in order).
 A bug that drops frame order anywhere on that path (sampling, patchify grouping, the placement of visual
 tokens) leaves the model nothing to learn direction from and fails the first check.
 
@@ -19,6 +20,7 @@ motion clips (200 more held out).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -111,4 +113,7 @@ def test_reversed_or_shuffled_frames_take_the_skill_away(trained):
     assert reversed_["num_questions"] == shuffled["num_questions"] == plain["num_questions"]
     # back to front, a learnt direction is the opposite one: at or below chance, never near the plain score
     assert reversed_["accuracy"] <= high, reversed_
-    assert low <= shuffled["accuracy"] <= high, shuffled
+    # a shuffle keeps the move's first and last frame in order about half the time, so it lands between the
+    # reversed and the plain score (measured 0.37 vs 0.645 and 0.135): well below plain, not at chance
+    margin = sigma * math.sqrt(plain["chance"] * (1 - plain["chance"]) / plain["num_questions"])
+    assert shuffled["accuracy"] < plain["accuracy"] - margin, (shuffled, plain)
