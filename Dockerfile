@@ -3,7 +3,7 @@
 #     docker build -t $(IMAGE) .
 #   CPU-only steps (curation, gate, versioning) or a CPU dev cluster:
 #     docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu -t $(IMAGE)-cpu .
-# The tag is `cluster.image` in params.yaml (`make image-name` prints it); never `latest`.
+# Tag it `$(make -s image-name)`: cluster.image's repository at git-<commit>, what `make compile` refers to.
 # CPU flavour: add --build-arg BASE=ubuntu:24.04.
 ARG BASE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 FROM ${BASE}

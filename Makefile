@@ -20,7 +20,9 @@ help:
 	@echo "make test   - install if needed, then run the test suite"
 	@echo "make bench  - benchmarks (ratios measured side by side)"
 	@echo "make lint   - ruff"
-	@echo "make compile - write build/kangaroo_pipeline.yaml (+ .k8s.yaml: Pipeline/PipelineVersion for kubectl apply)"
+	@echo "make compile [PROFILE=paper] [IMAGE_DIGEST=sha256:...] - write build/kangaroo_pipeline.yaml"
+	@echo "             (+ .k8s.yaml: Pipeline/PipelineVersion for kubectl apply); placement of PROFILE,"
+	@echo "             image by IMAGE_DIGEST or tagged git-<commit>"
 	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
 	@echo "make repro [STAGE=name] - run dvc.yaml stages (dvc repro) with the venv and caches set up"
 
@@ -54,14 +56,17 @@ lint: setup
 	$(BIN)/ruff check kangaroo components pipelines tests benchmarks
 	$(BIN)/ruff format --check kangaroo components pipelines tests benchmarks
 
+# One pipeline per profile (its node pools, GPUs, retries; `profile` defaults to it). The image: cluster.image's
+# repository @IMAGE_DIGEST, else tagged git-<commit> (`make image-name` prints it for `docker build -t`).
 compile: setup
-	$(BIN)/python -m pipelines.compile --out build/kangaroo_pipeline.yaml
+	$(BIN)/python -m pipelines.compile --out build/kangaroo_pipeline.yaml --profile $(PROFILE) \
+	  $(if $(IMAGE_DIGEST),--image-digest $(IMAGE_DIGEST))
 
 clean:
 	rm -rf $(WORK) build
 
 image-name: setup
-	@$(BIN)/python -c "from kangaroo.config import load_params; print(load_params().cluster.image)"
+	@$(BIN)/python -m pipelines.compile --print-image $(if $(IMAGE_DIGEST),--image-digest $(IMAGE_DIGEST))
 
 # ---- DVC remote on a real MinIO (docs/storage.md) ----------------------------------------------------------
 # `make minio-remote MINIO_ENDPOINT=http://minio.example:9000 [MINIO_BUCKET=kangaroo] [MINIO_DEFAULT=1]`

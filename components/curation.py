@@ -7,22 +7,34 @@ from components.image import project_component
 
 
 @project_component
-def plan_shards(
-    params_yaml: str, profile: str, overrides: list[str], input_uri: str, manifest: Output[Dataset]
-) -> list[int]:
-    """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard."""
+def fingerprint_inputs(step_config: str, input_uri: str) -> str:
+    """The identity of the input videos (keys + ETags/sizes, or paths + sizes/mtimes) as one sha256. Never
+    cached: new or rewritten uploads under the same prefix change it, and with it the shard plan's key."""
     from kangaroo.config import load_params_text
-    from kangaroo.curation.sharding import write_manifest
+    from kangaroo.curation.sharding import fingerprint_source
 
-    params = load_params_text(params_yaml, profile, overrides)
-    return write_manifest(input_uri, manifest.path, params.curation.shard_size, params=params)
+    return fingerprint_source(input_uri, load_params_text(step_config))
 
 
 @project_component
-def curate_shard(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def plan_shards(
+    step_config: str, input_uri: str, input_fingerprint: str, manifest: Output[Dataset]
+) -> list[int]:
+    """List the input videos (folder or s3:// prefix), write the manifest, return one index per shard; the
+    listing must match `input_fingerprint`, which keys this task's cache entry on the inputs' content."""
+    from kangaroo.config import load_params_text
+    from kangaroo.curation.sharding import write_manifest
+
+    params = load_params_text(step_config)
+    shard_size = params.curation.shard_size
+    return write_manifest(
+        input_uri, manifest.path, shard_size, params, expected_fingerprint=input_fingerprint
+    )
+
+
+@project_component
+def shard_curation(
+    step_config: str,
     manifest: Input[Dataset],
     shard_index: int,
     curated: Output[Dataset],
@@ -31,7 +43,7 @@ def curate_shard(
     from kangaroo.config import load_params_text
     from kangaroo.curation.sharding import curate_manifest_shard
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     curate_manifest_shard(manifest.path, int(shard_index), curated.path, params)
 
 
@@ -48,10 +60,8 @@ def merge_curation(shards: Input[list[Dataset]], curated: Output[Dataset]) -> st
 
 
 @project_component
-def prepare_alignment_model(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def alignment_model_preparation(
+    step_config: str,
     corpus_uri: str,
     tower: Input[Model],
     alignment_model: Output[Model],
@@ -61,7 +71,7 @@ def prepare_alignment_model(
     from kangaroo.config import load_params_text
     from kangaroo.curation.alignment.train import prepare_alignment_model as prepare
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     summary = prepare(params, corpus_uri, tower.path, alignment_model.path)
     alignment_model.metadata.update(
         {k: v for k, v in summary.items() if isinstance(v, (str, int, float, bool))}
@@ -69,10 +79,8 @@ def prepare_alignment_model(
 
 
 @project_component
-def caption_shard(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def shard_captioning(
+    step_config: str,
     curated: Input[Dataset],
     shard_index: int,
     alignment_model: Input[Model],
@@ -87,7 +95,7 @@ def caption_shard(
     from kangaroo.curation.alignment import load_alignment
     from kangaroo.curation.captioning import caption_shard as caption
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     alignment = load_alignment(alignment_model.path, params.caption.alignment.batch_size)
     writable = resume_root and os.access(resume_root, os.W_OK)  # the volume is mounted on the cluster
     summary = caption(
@@ -99,7 +107,7 @@ def caption_shard(
 
 
 @project_component
-def merge_captions(curated: Input[Dataset], shards: Input[list[Dataset]], dataset: Output[Dataset]) -> str:
+def caption_merge(curated: Input[Dataset], shards: Input[list[Dataset]], dataset: Output[Dataset]) -> str:
     """Concatenate the shards' captions into dataset.jsonl beside the merged ledger; every kept video must be
     captioned or listed in caption_failures.jsonl. Returns the caption counts as JSON."""
     import json

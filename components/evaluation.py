@@ -6,10 +6,8 @@ from components.image import project_component
 
 
 @project_component
-def evaluate_model(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def model_evaluation(
+    step_config: str,
     model: Input[Model],
     benchmark: str,
     results: Output[Dataset],
@@ -23,7 +21,7 @@ def evaluate_model(
     from kangaroo.config import load_params_text
     from kangaroo.eval.runner import evaluate_checkpoint
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     result = evaluate_checkpoint(model.path, benchmark, results.path, params)
     for name, value in result.flat_metrics().items():
         metrics.log_metric(name, value)

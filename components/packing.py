@@ -7,15 +7,13 @@ from components.image import project_component
 
 @project_component
 def pack_data(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     corpus_uri: str,
     dataset: Input[Dataset],
     publish_uri: str,
     packed: Output[Dataset],
 ):
-    """Shards + index of the train split into `packed` (what version-dataset versions); with `publish_uri`
+    """Shards + index of the train split into `packed` (what dataset_versioning versions); with `publish_uri`
     (an s3:// prefix on MinIO) the same files are uploaded there too, for the stages to stream."""
     from pathlib import Path
 
@@ -23,7 +21,7 @@ def pack_data(
     from kangaroo.packed.location import Location
     from kangaroo.packed.pack import pack_training_data
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     manifest = pack_training_data(params, corpus_uri, packed.path, dataset=dataset.path, show_progress=False)
     if publish_uri:
         Location(publish_uri, params.storage).publish(Path(packed.path))

@@ -8,9 +8,7 @@ from components.image import project_component
 
 @project_component
 def plan_training(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     stages: list[str],
     num_nodes: int,
 ) -> NamedTuple(
@@ -30,6 +28,6 @@ def plan_training(
     from kangaroo.config import load_params_text
     from kangaroo.k8s.placement import plan_stages
 
-    cluster = load_params_text(params_yaml, profile, overrides).cluster
+    cluster = load_params_text(step_config).cluster
     plan = plan_stages(list(stages), int(num_nodes), cluster)
     return namedtuple("StagePlacement", list(plan))(**plan)

@@ -7,9 +7,7 @@ from components.image import project_component
 
 @project_component
 def quality_gate(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+    step_config: str,
     dataset: Input[Dataset],
     alignment_model: Input[Model],
     report: Output[HTML],
@@ -25,7 +23,7 @@ def quality_gate(
     from kangaroo.quality.report import publish_single_file_report
     from kangaroo.quality.runner import run_quality_gate
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     report_dir = tempfile.mkdtemp(prefix="quality-report-")
     result = run_quality_gate(
         dataset.path, report_dir, params.quality, alignment_model=alignment_model.path, params=params

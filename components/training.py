@@ -7,10 +7,8 @@ from components.image import project_component
 
 
 @project_component
-def train_stage(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def stage_training(
+    step_config: str,
     stage: str,
     stages: list[str],
     data: Input[Dataset],
@@ -25,14 +23,16 @@ def train_stage(
     init_model: Input[Model] | None = None,
     vision_tower: Input[Model] | None = None,
     cluster_job: bool = False,
+    placement_config: str = "",
 ):
     """Train `stage` on packed data from `init_model` (None = fresh weights, or `resume_from` if set). The
-    stage streams `data_uri` (an s3:// prefix of the same packed data) when set, else the versioned
-    artifact `data` (version-dataset's workspace); a stage not listed in `stages` passes its input model
-    through. With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this
-    task only launches and follows it. A fresh model loads `vision_tower` (pre_train_vision_tower's output)
-    when that holds weights. Checkpoints go under `checkpoint_root` (a PVC on the cluster) so a pre-empted
-    pod resumes where it stopped."""
+    stage streams `data_uri` (an s3:// prefix of the same packed data) when set, else the versioned artifact
+    `data` (dataset_versioning's workspace); a stage not listed in `stages` passes its input model through.
+    With `cluster_job` the stage runs as a TrainJob on `num_nodes` nodes x `num_gpus` GPUs and this task only
+    launches and follows it, with the cluster settings of `placement_config` (the placement step's resolved
+    config, given to the launcher only: placement is not part of a stage's result). A fresh model loads
+    `vision_tower` (vision_tower_pretraining's output) when that holds weights. Checkpoints go under
+    `checkpoint_root` (a PVC on the cluster) so a pre-empted pod resumes where it stopped."""
     import json
     from pathlib import Path
 
@@ -42,7 +42,8 @@ def train_stage(
     from kangaroo.train.vision_tags import tower_overrides
 
     tower = vision_tower.path if vision_tower is not None else None
-    params = load_params_text(params_yaml, profile, [*overrides, *tower_overrides(tower)])
+    params = load_params_text(step_config, None, tower_overrides(tower))
+    cluster = load_params_text(placement_config).cluster if placement_config else None
     summary = run_stage(
         params=params,
         stage=stage,
@@ -55,6 +56,7 @@ def train_stage(
         num_nodes=int(num_nodes),
         dataset_version=dataset_version,
         cluster_job=bool(cluster_job),
+        cluster=cluster,
     )
     for key in ("final_loss", "first_loss", "steps", "tokens", "padding_fraction", "wall_time_s"):
         if isinstance(summary.get(key), (int, float)):
@@ -67,10 +69,8 @@ def train_stage(
 
 
 @project_component
-def pre_train_vision_tower(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def vision_tower_pretraining(
+    step_config: str,
     corpus_uri: str,
     tower: Output[Model],
     metrics: Output[Metrics],
@@ -83,7 +83,7 @@ def pre_train_vision_tower(
     from kangaroo.config import load_params_text
     from kangaroo.train.vision_tags import pretrain_vision_tower
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     summary = pretrain_vision_tower(params, corpus_uri, tower.path)
     # every number of the summary (tag mAPs, losses, counts, time): no key list to keep in step with it
     for key, value in summary.items():

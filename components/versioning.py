@@ -7,10 +7,8 @@ from components.image import project_component
 
 
 @project_component
-def version_dataset(
-    params_yaml: str,
-    profile: str,
-    overrides: list[str],
+def dataset_versioning(
+    step_config: str,
     dataset: Input[Dataset],
     remote: str,
     versioned: Output[Dataset],
@@ -21,7 +19,7 @@ def version_dataset(
     from kangaroo.config import load_params_text
     from kangaroo.storage.artifact_versioning import version_artifact
 
-    params = load_params_text(params_yaml, profile, overrides)
+    params = load_params_text(step_config)
     remote = remote or params.storage.dvc_remote or None
     version = version_artifact(dataset.path, versioned.path, remote=remote)
     versioned.metadata.update({"dvc_md5": version.md5, "remote": version.remote or "default"})

@@ -30,7 +30,13 @@ from kangaroo.train.settings import STAGE_NAMES
 STEP_KEY = "kangaroo_step"
 # Set in the cluster image (its digest, e.g. by the build): part of every step's code version there.
 IMAGE_DIGEST_ENV = "KANGAROO_IMAGE_DIGEST"
+# Set by `make compile` (pipelines/compile.py) for components/image.py, and in every task's env: the image
+# reference (digest or commit tag) the compiled pipeline runs, which a TrainJob launcher submits too.
+IMAGE_ENV = "KANGAROO_IMAGE"
+COMPILE_PROFILE_ENV = "KANGAROO_COMPILE_PROFILE"  # the profile a pipeline is compiled for
 _RUN_SETTINGS = ("train.seed", "train.log_every", "train.deterministic", "train.torch_threads")
+# which checkpoint runs on the shared volume a stage prunes (launch.run_stage with a checkpoint root)
+_CHECKPOINT_SETTINGS = ("train.checkpoint_keep_runs", "train.checkpoint_prune_after_h")
 
 # Dotted settings each step reads (a block, or one value of it). Keep in step with the code: a step that
 # reads anything else fails when run from its resolved document (tests/test_step_config.py, the DVC DAG test).
@@ -57,11 +63,25 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "train.vision_pretrain",
     ),
     **{
-        f"train_{stage}": ("model", "video", "storage", *_RUN_SETTINGS, "train.data", f"train.stages.{stage}")
+        f"train_{stage}": (
+            "model",
+            "video",
+            "storage",
+            *_RUN_SETTINGS,
+            *_CHECKPOINT_SETTINGS,
+            "train.data",
+            f"train.stages.{stage}",
+        )
         for stage in STAGE_NAMES
     },
     "evaluate": ("eval", "video", "storage"),  # storage: s3:// benchmark prefixes
+    # where the curriculum's stages run (pod, TrainJob, skipped) and what a TrainJob launcher submits
+    "placement": ("cluster",),
 }
+
+# The steps the KFP pipeline's tasks run from (the sample corpus's `synth` runs outside it): the outputs of
+# its uncached first task, components.step_config.resolve_step_configs.
+PIPELINE_STEPS: tuple[str, ...] = tuple(step for step in STEP_SETTINGS if step != "synth")
 
 
 class StepScopeError(ConfigError):

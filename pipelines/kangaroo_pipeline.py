@@ -5,29 +5,31 @@
 from kfp import dsl, kubernetes
 
 from components.curation import (
-    caption_shard,
-    curate_shard,
-    merge_captions,
+    alignment_model_preparation,
+    caption_merge,
+    fingerprint_inputs,
     merge_curation,
     plan_shards,
-    prepare_alignment_model,
+    shard_captioning,
+    shard_curation,
 )
-from components.evaluation import evaluate_model, register_model
-from components.image import PROJECT_PARAMS, project_params_text
+from components.evaluation import model_evaluation, register_model
+from components.image import COMPILE_TIME_PARAMS, PINNED_IMAGE, PROJECT_IMAGE, project_params_text
 from components.packing import pack_data
 from components.placement import plan_training
 from components.quality import quality_gate, stop_on_failed_gate
+from components.step_config import resolve_step_configs
 from components.summary import list_run_outputs, publish_run_summary
-from components.training import pre_train_vision_tower, train_stage
-from components.versioning import version_dataset
-from kangaroo.config import load_params
+from components.training import stage_training, vision_tower_pretraining
+from components.versioning import dataset_versioning
 from kangaroo.k8s import pod_labels
 from kangaroo.k8s.cluster_job import SHM_SIZE
 from kangaroo.k8s.settings import ClusterSettings, NodePool
 from kangaroo.k8s.trainjob import POD_ENV
+from kangaroo.step_config import IMAGE_DIGEST_ENV, IMAGE_ENV
 from kangaroo.train.settings import STAGE_NAMES as CURRICULUM
 
-COMPILE_TIME_PARAMS = load_params(PROJECT_PARAMS)
+# Placement is the compiled profile's (`make compile PROFILE=paper`: one pipeline per profile).
 CLUSTER: ClusterSettings = COMPILE_TIME_PARAMS.cluster
 
 
@@ -47,6 +49,15 @@ def place_on(task: dsl.PipelineTask, pool: NodePool, gpus=None) -> dsl.PipelineT
     task.set_memory_request(pool.memory_request).set_memory_limit(pool.memory_limit)
     if pool.accelerator_type and gpus is not None:
         task.set_accelerator_type(pool.accelerator_type).set_accelerator_limit(gpus)
+    return with_image_identity(task)
+
+
+def with_image_identity(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The image reference (digest or commit tag) of a `make compile` build, in the task's env: the resolve
+    task records it in every step's code version; a TrainJob launcher submits the same image."""
+    if PINNED_IMAGE:
+        task.set_env_variable(IMAGE_ENV, PROJECT_IMAGE)
+        task.set_env_variable(IMAGE_DIGEST_ENV, PROJECT_IMAGE)
     return task
 
 
@@ -64,6 +75,14 @@ def label(task: dsl.PipelineTask, *keys: str) -> dsl.PipelineTask:
     for key in keys:
         kubernetes.add_pod_label(task, key, pod_labels.ENABLED)
     return task
+
+
+def config_step(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The config resolver: CPU pool, the image's user, no Secret; never cached, so every run records the
+    code version of the image it ran in."""
+    uid = CLUSTER.run_as_user
+    kubernetes.set_security_context(task, run_as_user=uid, run_as_group=uid, run_as_non_root=True)
+    return place_on(task, CLUSTER.cpu_pool).set_caching_options(False)
 
 
 def cpu_step(task: dsl.PipelineTask, cache: bool = True) -> dsl.PipelineTask:
@@ -133,32 +152,52 @@ def kangaroo_pipeline(
     a stage runs as a Kubeflow Trainer v2 TrainJob launched by a CPU task. dvc_remote: DVC remote for the
     dataset version ('' = `storage.dvc_remote` of the profile). packed_uri: an s3:// prefix the packed
     training data is also uploaded to, and the stages stream from ('' = the versioned artifact).
+    The config parameters reach only the first task, which gives each step its own part.
     """
-    config = {"params_yaml": params_yaml, "profile": profile, "overrides": overrides}
     run_summary = cpu_step(publish_run_summary(), cache=False).set_display_name("run summary")
     with dsl.ExitHandler(run_summary, name="kangaroo-run"):
+        # Each step's settings + the code version: a task's cache key changes only with its own config.
+        resolved = config_step(
+            resolve_step_configs(params_yaml=params_yaml, profile=profile, overrides=overrides)
+        ).set_display_name("resolve config")
+        config = resolved.outputs
         # Needs only the corpus: runs beside curation (a no-op record when a pretrained tower is configured).
-        tower = cpu_step(pre_train_vision_tower(corpus_uri=corpus_uri, **config))
+        tower = cpu_step(
+            vision_tower_pretraining(corpus_uri=corpus_uri, step_config=config["pretrain_vision"])
+        )
         tower.set_display_name("pre-train vision tower")
         # The CLIP-family model captions are scored with (trained on the stills over the tower when tiny).
         aligner = cpu_step(
-            prepare_alignment_model(corpus_uri=corpus_uri, tower=tower.outputs["tower"], **config)
+            alignment_model_preparation(
+                corpus_uri=corpus_uri, tower=tower.outputs["tower"], step_config=config["alignment_model"]
+            )
         ).set_display_name("alignment model")
-        plan = untrusted_step(plan_shards(input_uri=input_uri, **config)).set_display_name("plan shards")
+        # Uploads enter by content: a new or rewritten video under input_uri changes the plan's cache key.
+        fingerprint = untrusted_step(fingerprint_inputs(input_uri=input_uri, step_config=config["curate"]))
+        fingerprint.set_caching_options(False).set_display_name("fingerprint inputs")
+        plan = untrusted_step(
+            plan_shards(
+                input_uri=input_uri,
+                input_fingerprint=fingerprint.output,
+                step_config=config["curate"],
+            )
+        ).set_display_name("plan shards")
         with dsl.ParallelFor(plan.outputs["Output"], name="shards") as shard_index:
             shard = untrusted_step(
-                curate_shard(manifest=plan.outputs["manifest"], shard_index=shard_index, **config)
+                shard_curation(
+                    manifest=plan.outputs["manifest"], shard_index=shard_index, step_config=config["curate"]
+                )
             ).set_display_name("curate shard")
             # A shard fails only on infrastructure (store/disk down past its retry budget): retry it later.
             shard.set_retry(num_retries=CLUSTER.retries, backoff_duration="120s", backoff_factor=2.0)
             # Captioning calls remote services: retried, and a retry resumes from the checkpoint volume.
             shard_captions = untrusted_step(
-                caption_shard(
+                shard_captioning(
                     curated=shard.outputs["curated"],
                     shard_index=shard_index,
                     alignment_model=aligner.outputs["alignment_model"],
                     resume_root=checkpoint_root,
-                    **config,
+                    step_config=config["caption"],
                 ),
                 pod_labels.CAPTIONER_EGRESS,
             ).set_display_name("caption shard")
@@ -169,7 +208,7 @@ def kangaroo_pipeline(
         merged = cpu_step(merge_curation(shards=dsl.Collected(shard.outputs["curated"])))
         merged.set_display_name("merge ledgers")
         captioned = cpu_step(
-            merge_captions(
+            caption_merge(
                 curated=merged.outputs["curated"], shards=dsl.Collected(shard_captions.outputs["captioned"])
             )
         ).set_display_name("merge captions")
@@ -178,7 +217,7 @@ def kangaroo_pipeline(
             quality_gate(
                 dataset=captioned.outputs["dataset"],
                 alignment_model=aligner.outputs["alignment_model"],
-                **config,
+                step_config=config["validate"],
             )
         ).set_display_name("quality gate")
 
@@ -188,13 +227,18 @@ def kangaroo_pipeline(
                     corpus_uri=corpus_uri,
                     dataset=captioned.outputs["dataset"],
                     publish_uri=packed_uri,
-                    **config,
+                    step_config=config["pack"],
                 )
             ).set_display_name("pack training data")
             versioned = cpu_step(
-                version_dataset(dataset=packed.outputs["packed"], remote=dvc_remote, **config), cache=True
+                dataset_versioning(
+                    dataset=packed.outputs["packed"], remote=dvc_remote, step_config=config["version_dataset"]
+                ),
+                cache=True,
             ).set_display_name("version dataset")
-            plan = cpu_step(plan_training(stages=stages, num_nodes=num_nodes, **config))
+            plan = cpu_step(
+                plan_training(stages=stages, num_nodes=num_nodes, step_config=config["placement"])
+            )
             plan.set_display_name("plan stage placement")
             model = None  # the previous stage's model: from whichever placement branch ran
             for stage in CURRICULUM:
@@ -214,18 +258,20 @@ def kangaroo_pipeline(
                         if model is not None
                         else {"vision_tower": tower.outputs["tower"]}
                     ),
-                    **config,
+                    step_config=config[f"train_{stage}"],
                 )
                 # Left out of `stages`: the input model passes through on the CPU pool, no GPU pod starts.
                 with dsl.If(placement == "skip", name=f"{stage}-skipped"):
-                    skipped = cpu_step(train_stage(**stage_inputs))
+                    skipped = cpu_step(stage_training(**stage_inputs))
                     skipped.set_display_name(f"{stage} (skipped)")
                 # Across nodes: a CPU task submits a TrainJob and follows it; the GPUs are the job's.
                 with dsl.Elif(placement == "cluster_job", name=f"{stage}-trainjob"):
-                    launched = trainjob_launcher_step(train_stage(cluster_job=True, **stage_inputs))
+                    launched = trainjob_launcher_step(
+                        stage_training(cluster_job=True, placement_config=config["placement"], **stage_inputs)
+                    )
                     launched.set_display_name(f"{stage} (TrainJob)")
                 with dsl.Else(name=f"{stage}-pod"):
-                    in_pod = gpu_step(train_stage(**stage_inputs), gpus=num_gpus).set_display_name(stage)
+                    in_pod = gpu_step(stage_training(**stage_inputs), gpus=num_gpus).set_display_name(stage)
                     kubernetes.mount_pvc(
                         in_pod, pvc_name=CLUSTER.checkpoint_pvc, mount_path=CLUSTER.checkpoint_mount
                     )
@@ -233,7 +279,7 @@ def kangaroo_pipeline(
                     skipped.outputs["model"], launched.outputs["model"], in_pod.outputs["model"]
                 )
             evaluation = gpu_step(
-                evaluate_model(model=model, benchmark=benchmark, **config), gpus=1
+                model_evaluation(model=model, benchmark=benchmark, step_config=config["evaluate"]), gpus=1
             ).set_display_name("evaluate")
             registered = cpu_step(
                 register_model(

@@ -8,7 +8,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from kangaroo.config import load_params
@@ -22,6 +24,37 @@ PIPELINE_NAME = "kangaroo-flow"
 
 class LocalRunFailed(KangarooError):
     """A step of the local pipeline run failed."""
+
+
+class TaskOutcomes(logging.Filter):
+    """Which tasks of a local run executed and which the cache served, read from kfp.local's own log records
+    (it logs both on the root logger); lets every record through."""
+
+    EXECUTED = re.compile(r"Executing task (?:\x1b\[[0-9;]*m)?'([^']+)'")
+    CACHED = re.compile(r"Task (\S+) cache hit")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ran: Counter[str] = Counter()
+        self.cached: Counter[str] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if executed := self.EXECUTED.search(message):
+            self.ran[executed.group(1)] += 1
+        elif cached := self.CACHED.search(message):
+            self.cached[cached.group(1)] += 1
+        return True
+
+    def report(self) -> None:
+        """One line: the tasks that ran (by name, a count for fanned-out ones) and how many were cached."""
+        ran = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in sorted(self.ran.items())) or "none"
+        log.info(
+            "re-ran: %s; from cache: %d tasks",
+            ran,
+            sum(self.cached.values()),
+            extra={"ran": sorted(self.ran), "cached": sorted(self.cached)},
+        )
 
 
 def ensure_sample_corpus(corpus_dir: Path, params) -> Path:
@@ -53,8 +86,8 @@ def report_outputs(run_dir: Path) -> dict[str, str]:
         "quality report (HTML)": "quality-gate/report",
         "quality summary": "quality-gate/summary",
         "model": "register-model/registered",
-        "evaluation metrics": "evaluate-model/results/metrics.json",
-        "predictions": "evaluate-model/results/predictions.jsonl",
+        "evaluation metrics": "model-evaluation/results/metrics.json",
+        "predictions": "model-evaluation/results/predictions.jsonl",
         "run summary": "publish-run-summary/run_summary",
     }
     found = {label: str(run_dir / rel) for label, rel in wanted.items() if (run_dir / rel).exists()}
@@ -77,10 +110,11 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
     from kfp import local
 
     from components.image import project_params_text
-    from pipelines import local_oneof
+    from pipelines import local_loop_inputs, local_oneof
     from pipelines.kangaroo_pipeline import kangaroo_pipeline
 
     local_oneof.install()  # each stage's model comes from whichever placement branch ran (dsl.OneOf)
+    local_loop_inputs.install()  # each curation shard task gets its config, not the shard index
 
     work = work.resolve()
     params = load_params(profile=profile, overrides=overrides)
@@ -97,6 +131,8 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
         cache_root=str(work / "kfp_cache"),
     )
     failure = None
+    outcomes = TaskOutcomes()
+    logging.getLogger().addFilter(outcomes)  # kfp.local swaps the root logger's handlers, not its filters
     try:
         kangaroo_pipeline(
             input_uri=str(corpus / "videos"),
@@ -109,6 +145,9 @@ def run_local(work: Path, profile: str, overrides: list[str]) -> dict[str, str]:
         )
     except RuntimeError as err:  # kfp.local raises when a task failed (e.g. the quality gate stopped the run)
         failure = err
+    finally:
+        logging.getLogger().removeFilter(outcomes)
+    outcomes.report()
     run_dir = latest_run_dir(pipeline_root)
     outputs = report_outputs(run_dir) if run_dir else {}
     for label, path in outputs.items():

@@ -4,6 +4,7 @@
         --input-uri s3://raw/videos --corpus-uri s3://raw/corpus --benchmark videomme:s3://bench/videomme \\
         --profile paper --num-gpus 8
 
+The pipeline is compiled for `--profile` (its placement) with the image of this commit (or `--image-digest`).
 The run goes to the namespace and service account of `cluster:` in params.yaml, where the manifests put
 the MinIO Secret, the checkpoint PVC and the RBAC for TrainJobs.
 """
@@ -16,7 +17,7 @@ import kfp
 
 from kangaroo.config import load_params
 from kangaroo.logs import setup_logging
-from pipelines.compile import compile_pipeline
+from pipelines.compile import compile_pipeline, select_build
 
 log = logging.getLogger("pipelines.submit")
 
@@ -31,7 +32,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--input-uri", required=True, help="Raw videos: folder or s3:// prefix.")
     parser.add_argument("--corpus-uri", required=True, help="images.jsonl + questions.jsonl location.")
     parser.add_argument("--benchmark", required=True, help="e.g. videomme:s3://bench/videomme")
-    parser.add_argument("--profile", default="paper")
+    parser.add_argument("--profile", default="paper", help="compiled in: its placement and default")
+    parser.add_argument("--image-digest", help="sha256:... of the image (default: tagged git-<commit>)")
     parser.add_argument("--num-gpus", type=int, default=8)
     parser.add_argument("--num-nodes", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="params key=value")
@@ -42,7 +44,9 @@ def main() -> None:
     args = parse_args()
     setup_logging("INFO")
     cluster = load_params(profile=args.profile, overrides=args.overrides).cluster
+    image = select_build(args.profile, args.image_digest)  # before the pipeline module is imported
     package = compile_pipeline(args.package)
+    log.info("compiled for profile %s with image %s", args.profile, image)
     client = kfp.Client(host=args.host, namespace=cluster.namespace)  # auth from kubeconfig / in-cluster SA
     run = client.create_run_from_pipeline_package(
         str(package),

@@ -65,6 +65,13 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
     return specs
 
 
-# Compiled-pipeline executors that open uploaded media: curation, per-shard captioning, and the gate
-# (alignment scores, the report's frame strips). They get the scoped MinIO user and no API egress.
-DECODING_EXECUTORS = {"exec-plan-shards", "exec-curate-shard", "exec-caption-shard", "exec-quality-gate"}
+# Compiled-pipeline executors that read uploaded media: listing them (fingerprint, shard plan), curation,
+# per-shard captioning, and the gate (alignment scores, the report's frame strips). They get the scoped
+# MinIO user and no API egress.
+DECODING_EXECUTORS = {
+    "exec-fingerprint-inputs",
+    "exec-plan-shards",
+    "exec-shard-curation",
+    "exec-shard-captioning",
+    "exec-quality-gate",
+}

@@ -27,8 +27,8 @@ from kangaroo.curation.manifest import ManifestError, list_inputs, make_shards
 from kangaroo.curation.pool import CRASHED, OK, TIMEOUT, DeadlinePool
 from kangaroo.curation.runner import curate_shard
 from kangaroo.curation.sharding import curate_manifest_shard, write_manifest
+from kangaroo.synth.clip_plan import BAD_KINDS
 from kangaroo.synth.corpus import write_corpus
-from kangaroo.synth.plan import BAD_KINDS
 from kangaroo.synth.settings import SynthSettings
 
 ROOT = Path(__file__).resolve().parents[1]

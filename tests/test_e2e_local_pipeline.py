@@ -1,5 +1,6 @@
 """The product's smoke test: the real KFP pipeline, run by KFP's local runner on a small sample corpus with
-the tiny profile, from raw videos to a registered, evaluated model; then again, served from the cache."""
+the tiny profile, from raw videos to a registered, evaluated model; then again, served from the cache; then
+with one evaluation setting changed, which re-runs evaluation and nothing upstream of it."""
 
 import json
 import logging
@@ -59,7 +60,7 @@ def test_registered_model_sees_through_the_pretrained_tower(first_run):
 
     work, outputs = first_run
     run_dir = latest_run_dir(work / "pipeline_root")
-    (tower_dir,) = list(run_dir.glob("pre-train-vision-tower/tower"))
+    (tower_dir,) = list(run_dir.glob("vision-tower-pretraining/tower"))
     assert json.loads((tower_dir / "summary.json").read_text())["enabled"] is True
     tower = load_file(tower_dir / "model.safetensors")
     model = load_file(Path(outputs["model"]) / "model.safetensors")
@@ -92,7 +93,7 @@ def test_registered_model_loads_and_carries_its_lineage(first_run):
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert type(model).__name__ == "KangarooForConditionalGeneration"
     run_dir = latest_run_dir(work / "pipeline_root")
-    (dvc_file,) = (run_dir / "version-dataset").rglob("dataset.dvc")
+    (dvc_file,) = (run_dir / "dataset-versioning").rglob("dataset.dvc")
     pushed = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
     assert card["dataset_version"] == pushed and pushed.endswith(".dir")
     metrics = json.loads(Path(outputs["evaluation metrics"]).read_text())
@@ -130,11 +131,12 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
     with caplog.at_level(logging.INFO):
         outputs = run_local(work, "tiny", OVERRIDES)
     hits = {m.split()[1] for r in caplog.records if "cache hit" in (m := r.getMessage())}
-    expected = {"plan-shards", "curate-shard", "caption-shard", "merge-curation", "merge-captions"}
-    expected |= {"prepare-alignment-model", "quality-gate"}
-    expected |= {"pack-data", "version-dataset", "plan-training", "evaluate-model", "register-model"}
-    # one train-stage task per stage ran (its in-pod placement branch), each from the cache
-    assert len({hit for hit in hits if hit.startswith("train-stage")}) == len(STAGE_NAMES), hits
+    expected = {"plan-shards", "shard-curation", "shard-captioning", "merge-curation", "caption-merge"}
+    expected |= {"alignment-model-preparation", "quality-gate"}
+    expected |= {"pack-data", "dataset-versioning", "plan-training", "model-evaluation", "register-model"}
+    expected |= {"vision-tower-pretraining"}
+    # one stage-training task per stage ran (its in-pod placement branch), each from the cache
+    assert len({hit for hit in hits if hit.startswith("stage-training")}) == len(STAGE_NAMES), hits
     # Everything but the run summary and the list of outputs (caching off on purpose) comes from the cache.
     assert expected <= hits, expected - hits
     # ...and the run still says where its report, model and metrics are: where the first run wrote them.
@@ -143,3 +145,22 @@ def test_second_run_is_served_from_the_cache(first_run, caplog):
         assert Path(outputs[label]).exists(), label
     assert Path(outputs["run outputs"]).parent.parent == latest_run_dir(work / "pipeline_root")
     assert first_outputs["model"] in Path(outputs["run outputs"]).read_text()
+
+
+# never cached: the config resolver (records the code version), the inputs' fingerprint (their content), the
+# run summary, the list of outputs
+UNCACHED = {"resolve-step-configs", "fingerprint-inputs", "publish-run-summary", "list-run-outputs"}
+
+
+def test_an_eval_edit_reruns_only_evaluation_and_says_so(first_run, caplog):
+    """Only the evaluate step's resolved config changes, so only it (and the registry entry carrying its
+    accuracy) runs again; curation, captioning, the gate, packing and all five stages come from the cache."""
+    work, first_outputs = first_run
+    with caplog.at_level(logging.INFO):
+        outputs = run_local(work, "tiny", [*OVERRIDES, "eval.batch_size=32"])
+    (summary,) = [r for r in caplog.records if r.getMessage().startswith("re-ran: ")]
+    assert "model-evaluation" in summary.ran and "model-evaluation" not in summary.cached
+    assert set(summary.ran) - UNCACHED <= {"model-evaluation", "register-model"}, summary.ran
+    assert {"shard-curation", "shard-captioning", "quality-gate", "pack-data"} <= set(summary.cached)
+    assert len([t for t in summary.cached if t.startswith("stage-training")]) == len(STAGE_NAMES)
+    assert outputs["evaluation metrics"] != first_outputs["evaluation metrics"]  # written by this run

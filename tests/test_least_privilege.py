@@ -98,7 +98,7 @@ def test_steps_that_decode_uploads_reach_only_dns_minio_kfp_and_the_captioner(do
         assert labels.get(pod_labels.UNTRUSTED_INPUT) == "true", name
         assert pod_labels.HTTPS_EGRESS not in labels, f"{name} must not reach the API server or the internet"
         reach = destinations(egress_rules(docs, labels))
-        expected = base | ({(text["captioner"], 8000)} if name == "exec-caption-shard" else set())
+        expected = base | ({(text["captioner"], 8000)} if name == "exec-shard-captioning" else set())
         assert reach == expected, name
         assert not executors[name].get("secretAsVolume"), f"{name}: no trainer token"
     # a TrainJob launcher may reach HTTPS (the Kubernetes API) and holds the trainer token

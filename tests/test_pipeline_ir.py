@@ -9,6 +9,7 @@ import yaml
 from manifest_helpers import DECODING_EXECUTORS
 
 from components.placement import plan_training
+from components.step_config import resolve_step_configs
 from kangaroo.config import load_params, load_params_text
 from kangaroo.train.settings import STAGE_NAMES
 from pipelines.compile import compile_pipeline
@@ -53,7 +54,7 @@ def leaf_tasks(ir: dict) -> list[dict]:
 
 
 def training_tasks(ir: dict) -> dict[str, dict[str, dict]]:
-    """stage -> {"pod" | "skip" | "cluster_job": its train-stage task}, by display name."""
+    """stage -> {"pod" | "skip" | "cluster_job": its stage-training task}, by display name."""
     by_stage: dict[str, dict[str, dict]] = {stage: {} for stage in STAGE_NAMES}
     suffixes = {"": "pod", " (skipped)": "skip", " (TrainJob)": "cluster_job"}
     for task in leaf_tasks(ir):
@@ -65,7 +66,7 @@ def training_tasks(ir: dict) -> dict[str, dict[str, dict]]:
 
 
 def gpu_executors(ir: dict) -> set[str]:
-    return {tasks["pod"]["executor"] for tasks in training_tasks(ir).values()} | {"exec-evaluate-model"}
+    return {tasks["pod"]["executor"] for tasks in training_tasks(ir).values()} | {"exec-model-evaluation"}
 
 
 def launcher_executors(ir: dict) -> set[str]:
@@ -93,17 +94,17 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
     ir, _, _ = compiled
     tasks = all_tasks(ir)
     for step in (
-        "pre-train-vision-tower",
+        "vision-tower-pretraining",
         "plan-shards",
-        "curate-shard",
+        "shard-curation",
         "merge-curation",
-        "prepare-alignment-model",
-        "caption-shard",
-        "merge-captions",
+        "alignment-model-preparation",
+        "shard-captioning",
+        "caption-merge",
         "quality-gate",
         "pack-data",
-        "version-dataset",
-        "evaluate-model",
+        "dataset-versioning",
+        "model-evaluation",
         "register-model",
         "publish-run-summary",
     ):
@@ -137,16 +138,16 @@ def test_every_step_present_and_stages_chained_in_order(compiled):
         assert "init_model" not in first_inputs
         assert (
             first_inputs["vision_tower"]["componentInputArtifact"]
-            == "pipelinechannel--pre-train-vision-tower-tower"
+            == "pipelinechannel--vision-tower-pretraining-tower"
         )
     # the packed shards + index are what is versioned, and what every stage in every placement trains on
-    packed = all_tasks(ir)["version-dataset"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]
+    packed = all_tasks(ir)["dataset-versioning"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]
     assert packed == {"outputArtifactKey": "packed", "producerTask": "pack-data"}
     for placements in stages.values():
         for placement in placements.values():
             data = all_tasks(ir)[placement["key"]]["inputs"]["artifacts"]["data"]
-            assert "version-dataset" in json.dumps(data) and "versioned" in json.dumps(data), data
-    evaluated = all_tasks(ir)["evaluate-model"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+            assert "dataset-versioning" in json.dumps(data) and "versioned" in json.dumps(data), data
+    evaluated = all_tasks(ir)["model-evaluation"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated["producerTask"] == branches[STAGE_NAMES[-1]][0]
 
 
@@ -159,15 +160,15 @@ def test_shards_fan_out_and_are_collected(compiled):
     assert merge_input["taskOutputArtifact"]["producerTask"] == "for-loop-2"
     # each shard is captioned inside the same loop, from its own curated shard, and the captions collected
     loop_tasks = ir["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
-    assert {"curate-shard", "caption-shard"} <= set(loop_tasks)
-    curated = loop_tasks["caption-shard"]["inputs"]["artifacts"]["curated"]["taskOutputArtifact"]
-    assert curated == {"outputArtifactKey": "curated", "producerTask": "curate-shard"}
-    assert loop_tasks["caption-shard"]["retryPolicy"]["maxRetryCount"] >= 1
-    captions = tasks["merge-captions"]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+    assert {"shard-curation", "shard-captioning"} <= set(loop_tasks)
+    curated = loop_tasks["shard-captioning"]["inputs"]["artifacts"]["curated"]["taskOutputArtifact"]
+    assert curated == {"outputArtifactKey": "curated", "producerTask": "shard-curation"}
+    assert loop_tasks["shard-captioning"]["retryPolicy"]["maxRetryCount"] >= 1
+    captions = tasks["caption-merge"]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
     assert captions["producerTask"] == "for-loop-2"
     assert tasks["quality-gate"]["inputs"]["artifacts"]["alignment_model"]["taskOutputArtifact"] == {
         "outputArtifactKey": "alignment_model",
-        "producerTask": "prepare-alignment-model",
+        "producerTask": "alignment-model-preparation",
     }
 
 
@@ -183,7 +184,7 @@ def test_gate_condition_guards_training_and_else_stops_the_run(compiled):
     assert passed["triggerPolicy"]["condition"].endswith("== true")
     assert "!(" in failed["triggerPolicy"]["condition"]
     guarded = ir["components"][passed["componentRef"]["name"]]["dag"]["tasks"]
-    assert {"version-dataset", "plan-training", "evaluate-model"} <= set(guarded)
+    assert {"dataset-versioning", "plan-training", "model-evaluation"} <= set(guarded)
     # the list of where outputs are runs in every run, so cached steps' outputs are still found
     assert guarded["list-run-outputs"].get("cachingOptions", {}).get("enableCache") is not True
     assert guarded["register-model"]["cachingOptions"]["enableCache"] is True
@@ -225,14 +226,16 @@ def test_kubernetes_placement_secrets_and_checkpoint_volume(compiled):
         assert spec["nodeSelector"]["labels"] == pool.node_selector, name
         tolerations = [{k: v for k, v in t.items() if v is not None} for t in spec.get("tolerations", [])]
         assert tolerations == [t.model_dump(exclude_none=True) for t in pool.tolerations], name
-        if name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
+        if name == "exec-resolve-step-configs":
+            assert "secretAsEnv" not in spec, name  # it reads only its parameters: no Secret
+        elif name != "exec-publish-run-summary" and name != "exec-stop-on-failed-gate":
             secret = spec["secretAsEnv"][0]
             decodes_uploads = name in DECODING_EXECUTORS
             assert secret["secretName"] == (
                 cluster.curation_minio_secret if decodes_uploads else cluster.minio_secret
             )
             assert {e["envVar"] for e in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    for name in (gpu - {"exec-evaluate-model"}) | launcher_executors(ir):
+    for name in (gpu - {"exec-model-evaluation"}) | launcher_executors(ir):
         assert k8s[name]["pvcMount"][0]["mountPath"] == cluster.checkpoint_mount
 
 
@@ -243,7 +246,7 @@ def test_retries_on_preemptible_and_remote_calling_steps_only(compiled):
     # curation shards, which fail only when storage/disk is down past its retry budget (issue 21); caption
     # shards, which call remote services and resume from the checkpoint volume when retried
     retried_executors = (
-        gpu_executors(ir) | launcher_executors(ir) | {"exec-curate-shard", "exec-caption-shard"}
+        gpu_executors(ir) | launcher_executors(ir) | {"exec-shard-curation", "exec-shard-captioning"}
     )
     for task in leaf_tasks(ir):
         assert ("retryPolicy" in tasks[task["key"]]) == (task["executor"] in retried_executors), task["name"]
@@ -334,12 +337,13 @@ def test_a_stage_left_out_runs_no_gpu_task(compiled, stages, num_nodes):
     """The real plan function's outputs, run through the compiled DAG's conditions: exactly one task per stage
     runs; skipped stages and TrainJob launchers run on the CPU pool, only in-pod stages start a GPU task."""
     ir, _, _ = compiled
-    plan = plan_training.python_func(
+    configs = resolve_step_configs.python_func(
         params_yaml=(Path(__file__).resolve().parents[1] / "params.yaml").read_text(),
         profile="paper",
         overrides=[],
-        stages=stages,
-        num_nodes=num_nodes,
+    )
+    plan = plan_training.python_func(
+        step_config=configs.placement, stages=stages, num_nodes=num_nodes
     )._asdict()
     gpu = gpu_executors(ir)
     for stage, tasks in training_tasks(ir).items():

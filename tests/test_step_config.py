@@ -107,7 +107,7 @@ def test_an_edit_changes_only_the_steps_that_read_it():
         "pretrain_vision",
         *[f"train_{s}" for s in STAGE_NAMES],
     }
-    assert changed_steps(**{"cluster.retries": "5"}) == set()  # placement: no step's result depends on it
+    assert changed_steps(**{"cluster.retries": "5"}) == {"placement"}  # no training result depends on it
 
 
 def test_code_version_follows_the_library_source(tmp_path):

@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from kangaroo.synth.clip_plan import BAD_KINDS, EXPECTED_REASON, SynthError, plan_corpus
 from kangaroo.synth.corpus import ground_truth_row, write_corpus
 from kangaroo.synth.describe import indefinite
 from kangaroo.synth.encode import write_clip
-from kangaroo.synth.plan import BAD_KINDS, EXPECTED_REASON, SynthError, plan_corpus
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES
 
@@ -261,7 +261,7 @@ HEAP_LEFTOVERS_SCRIPT = """
 import ctypes, ctypes.util, sys
 from pathlib import Path
 from kangaroo.synth.encode import write_clip
-from kangaroo.synth.plan import plan_corpus
+from kangaroo.synth.clip_plan import plan_corpus
 from kangaroo.synth.settings import SynthSettings
 
 libc = ctypes.CDLL(ctypes.util.find_library("c"))

@@ -6,12 +6,12 @@ ranks and train a step, while the launcher streams their logs."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
 from k8s_api_standin import LocalOperator, Served
+from train_helpers import pack_still_images
 
 from kangaroo.config import load_params
 from kangaroo.k8s.crd_schema import validate_trainjob
@@ -24,21 +24,7 @@ STAGE = "image_text_pretrain"  # images only: the cheapest corpus to make
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory) -> Path:
-    from kangaroo.packed.pack import pack_training_data
-    from kangaroo.synth.images import write_images
-    from kangaroo.synth.settings import SynthSettings
-
-    out = tmp_path_factory.mktemp("images_corpus")
-    rows, questions = write_images(
-        out,
-        SynthSettings(seed=3, num_images=120, shape_radius_fraction=0.12, image_shape_weights=[1, 1, 1, 1]),
-    )  # 2 ranks: >= 2 packed rows
-    (out / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    # the tiny stage 1 aligns on the still questions
-    (out / "image_questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
-    packed = tmp_path_factory.mktemp("packed")
-    pack_training_data(load_params(ROOT / "params.yaml", "tiny"), out, packed, show_progress=False)
-    return packed
+    return pack_still_images(tmp_path_factory.mktemp("images_corpus"), tmp_path_factory.mktemp("packed"))
 
 
 @pytest.fixture

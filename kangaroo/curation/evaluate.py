@@ -14,9 +14,9 @@ from pathlib import Path
 
 from kangaroo.config import Params
 from kangaroo.curation.filters import Filter, VideoInfo, build_filters
+from kangaroo.curation.frame_plan import FramePlan
 from kangaroo.curation.ledger import DECODE_ERROR, KEPT, REJECTED, RESOURCE_LIMIT, TIMEOUT, LedgerRow
 from kangaroo.curation.manifest import is_s3
-from kangaroo.curation.plan import FramePlan
 from kangaroo.errors import InfrastructureError
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Filters run cheapest first (metadata, then low-resolution motion, then faces, then OCR), and a video's
 evaluation stops at the first rejection. Frame-based filters receive RGB uint8 frames [T, H, W, 3] that
-the frame plan (`kangaroo.curation.plan`) decoded once and resized to each filter's own size.
+the frame plan (`kangaroo.curation.frame_plan`) decoded once and resized to each filter's own size.
 """
 
 from __future__ import annotations

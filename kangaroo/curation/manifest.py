@@ -6,6 +6,7 @@ same shards on any machine, and every input lands in exactly one shard.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,14 @@ def list_inputs(
     URLs. Any file that is not a sidecar counts as an input, whatever its suffix: a broken or mislabelled
     file must show up in the ledger.
     """
+    return [item for item, _ in list_input_versions(source, storage_settings, ignored_suffixes)]
+
+
+def list_input_versions(
+    source: str | Path, storage_settings=None, ignored_suffixes: Sequence[str] = DEFAULT_IGNORED_SUFFIXES
+) -> list[tuple[str, str]]:
+    """`list_inputs` with each input's version: ETag and size of an object, size and mtime of a file (of a
+    link itself when it points outside the folder: it is never opened)."""
     source = str(source)
     if is_s3(source):
         from kangaroo.storage import ObjectStore
@@ -47,16 +56,33 @@ def list_inputs(
         from kangaroo.storage import S3Url
 
         bucket = S3Url.parse(source).bucket
-        keys = ObjectStore.from_settings(storage_settings).list(source)
-        inputs = sorted(f"s3://{bucket}/{key}" for key in keys if _keep(key, ignored_suffixes))
+        objects = ObjectStore.from_settings(storage_settings).list_versions(source)
+        entries = sorted(
+            (f"s3://{bucket}/{key}", f"etag={etag} size={size}")
+            for key, etag, size in objects
+            if _keep(key, ignored_suffixes)
+        )
     else:
         root = Path(source)
         if not root.is_dir():
             raise ManifestError(f"input folder not found: {root}")
-        inputs = _local_inputs(root.resolve(), ignored_suffixes)
-    if not inputs:
+        entries = [(item, _file_version(item)) for item in _local_inputs(root.resolve(), ignored_suffixes)]
+    if not entries:
         raise ManifestError(f"no input files under {source}")
-    return inputs
+    return entries
+
+
+def _file_version(item: str) -> str:
+    status = os.lstat(item)
+    return f"size={status.st_size} mtime_ns={status.st_mtime_ns}"
+
+
+def inputs_fingerprint(entries: Sequence[tuple[str, str]]) -> str:
+    """One sha256 over (input, version) pairs: changes when an input is added, removed or rewritten."""
+    digest = hashlib.sha256()
+    for item, version in entries:
+        digest.update(f"{item}\0{version}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def _local_inputs(root: Path, ignored_suffixes: Sequence[str]) -> list[str]:

@@ -11,26 +11,65 @@ from pathlib import Path
 
 from kangaroo.config import Params
 from kangaroo.curation.ledger import ShardSummary
-from kangaroo.curation.manifest import ManifestError, is_s3, list_inputs, make_shards
+from kangaroo.curation.manifest import (
+    ManifestError,
+    inputs_fingerprint,
+    is_s3,
+    list_input_versions,
+    make_shards,
+)
+from kangaroo.errors import InfrastructureError
 
 
-def write_manifest(
-    source: str, manifest_path: str | Path, shard_size: int, params: Params | None = None
-) -> list[int]:
-    """List `source`, split it into shards of `shard_size`, write the manifest; returns the shard indices.
+class InputsChanged(InfrastructureError):
+    """The inputs changed between their fingerprint and the shard plan: an infrastructure race, not a
+    verdict on any video (the task fails; a retry plans from the new fingerprint)."""
 
-    `params` gives the S3 endpoint for `s3://` sources and the ignored sidecar suffixes (default: the
-    defaults of params.yaml's `storage:` and `curation:` blocks).
-    """
+
+def _listed(source: str | Path, params: Params | None) -> tuple[str, list[tuple[str, str]]]:
     from kangaroo.curation.settings import CurationSettings
     from kangaroo.storage.settings import StorageSettings
 
     storage = params.storage if params else StorageSettings()
     ignored = (params.curation if params else CurationSettings()).ignore_suffixes
     source = str(source) if is_s3(str(source)) else str(Path(source).resolve())
-    inputs = list_inputs(source, storage, ignored)
+    return source, list_input_versions(source, storage, ignored)
+
+
+def fingerprint_source(source: str | Path, params: Params | None = None) -> str:
+    """The identity of `source`'s inputs (names + ETags/sizes, or paths + sizes/mtimes) as one sha256."""
+    return inputs_fingerprint(_listed(source, params)[1])
+
+
+def write_manifest(
+    source: str | Path,
+    manifest_path: str | Path,
+    shard_size: int,
+    params: Params | None = None,
+    expected_fingerprint: str | None = None,
+) -> list[int]:
+    """List `source`, split it into shards of `shard_size`, write the manifest; returns the shard indices.
+
+    `params` gives the S3 endpoint for `s3://` sources and the ignored sidecar suffixes (default: the
+    defaults of params.yaml's `storage:` and `curation:` blocks). With `expected_fingerprint` (what the
+    pipeline keyed this plan on) the listing must still be those inputs, else InputsChanged.
+    """
+    source, entries = _listed(source, params)
+    fingerprint = inputs_fingerprint(entries)
+    if expected_fingerprint and fingerprint != expected_fingerprint:
+        raise InputsChanged(
+            f"{source}: inputs changed since they were fingerprinted "
+            f"({expected_fingerprint} -> {fingerprint})"
+        )
+    inputs = [item for item, _ in entries]
     shards = make_shards(inputs, shard_size)
-    manifest = {"source": source, "shard_size": shard_size, "num_inputs": len(inputs), "shards": shards}
+    manifest = {
+        "source": source,
+        "shard_size": shard_size,
+        "num_inputs": len(inputs),
+        "inputs_fingerprint": fingerprint,
+        "shards": shards,
+    }
     path = Path(manifest_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1) + "\n")

@@ -45,6 +45,15 @@ def node_resources(pool: NodePool, gpus_per_node: int) -> dict[str, dict[str, st
     return {"requests": requests, "limits": limits}
 
 
+def job_image(cluster: ClusterSettings) -> str:
+    """The image a cluster job's nodes run: the launcher's own (`$KANGAROO_IMAGE`, by digest or commit tag,
+    set by `make compile`), so a job never runs other code than the pipeline it belongs to; else
+    `cluster.image`."""
+    from kangaroo.step_config import IMAGE_ENV
+
+    return os.environ.get(IMAGE_ENV) or cluster.image
+
+
 def secret_env(cluster: ClusterSettings) -> list[dict[str, Any]]:
     """The MinIO credentials as env from the Secret, never as values."""
     return [

@@ -40,13 +40,15 @@ def stage_job(
     max_steps: int | None = None,
     resume: bool = True,
     owner: dict[str, Any] | None = None,
+    cluster=None,
 ) -> dict[str, Any]:
     """The TrainJob (or PyTorchJob) that trains STAGE from files under RUN on the shared volume.
 
     INPUTS: `train_arguments` keywords (data, init) already on the shared volume or URIs.
     On a pool without accelerators (num_gpus=0, a CPU dev cluster) it runs one gloo process per node.
+    CLUSTER: the placement settings (default `params.cluster`).
     """
-    cluster = params.cluster
+    cluster = cluster if cluster is not None else params.cluster
     args = train_arguments(
         run / "out",
         params_file=run / "params.yaml",
@@ -78,13 +80,15 @@ def run_stage_as_cluster_job(
     resume: bool = True,
     run_id: str | None = None,
     api_client=None,
+    cluster=None,
 ) -> dict[str, Any]:
     """Train STAGE on NUM_NODES nodes x NUM_GPUS GPUs (`kangaroo train` under torchrun in each node) and
     return its summary.json. RUN_ID names the job (default: derived from OUT_DIR, which is stable across
     retries of the same KFP task, so a retried launcher follows the same job).
-    Raises TrainingJobError (and subclasses) when the job cannot run or fails.
+    Raises TrainingJobError (and subclasses) when the job cannot run or fails. CLUSTER: the placement
+    settings (default `params.cluster`; a stage's resolved config holds none).
     """
-    cluster = params.cluster
+    cluster = cluster if cluster is not None else params.cluster
     root = Path(checkpoint_root or cluster.checkpoint_mount)
     if not root.is_relative_to(cluster.checkpoint_mount):
         raise TrainingJobError(
@@ -114,6 +118,7 @@ def run_stage_as_cluster_job(
         max_steps=max_steps,
         resume=resume,
         owner=launcher_owner_reference(cluster.namespace),
+        cluster=cluster,
     )
     log.info(
         "stage %s: %d nodes x %d GPUs as %s %s (files under %s)",

@@ -25,6 +25,7 @@ from kangaroo.k8s.cluster_job import (
     condition_is,
     default_api_client,
     delete_quietly,
+    job_image,
     node_resources,
     secret_env,
 )
@@ -113,7 +114,7 @@ def pod_template(
     env += [{"name": key, "value": value} for key, value in {**plain_env, **extra_env}.items()]
     container = {
         "name": CONTAINER_NAME,
-        "image": cluster.image,
+        "image": job_image(cluster),
         "command": command,
         "env": env,
         "ports": [{"name": "pytorchjob-port", "containerPort": MASTER_PORT, "protocol": "TCP"}],

@@ -27,7 +27,7 @@ class NodePool(Section):
 
 
 class ClusterSettings(Section):
-    # One place for the image tag (Dockerfile, pipeline, manifests); pinned, never `latest`.
+    # The image repository; `make compile` refers to it by digest or a git-<commit> tag (pipelines/compile).
     image: str = "ghcr.io/kangaroo-flow/kangaroo:0.1.0"
     namespace: str = "kangaroo"
     service_account: str = "kangaroo-pipeline-runner"  # every KFP task of a run: reads the params ConfigMap

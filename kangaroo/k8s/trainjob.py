@@ -36,6 +36,7 @@ from kangaroo.k8s.cluster_job import (
     condition_is,
     default_api_client,
     delete_quietly,
+    job_image,
     node_resources,
     secret_env,
 )
@@ -92,7 +93,7 @@ def build_trainjob(
         "spec": {
             "runtimeRef": {"apiGroup": GROUP, "kind": RUNTIME_KIND, "name": cluster.trainjob_runtime},
             "trainer": {
-                "image": cluster.image,
+                "image": job_image(cluster),
                 "command": torchrun_command(stage, command_args, nproc_per_node=nproc, nnodes=num_nodes),
                 "numNodes": num_nodes,
                 "numProcPerNode": nproc,

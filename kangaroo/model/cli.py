@@ -24,7 +24,7 @@ def model_info(
     from rich.console import Console
     from rich.table import Table
 
-    from kangaroo.model.plan import plan_model
+    from kangaroo.model.footprint import plan_model
 
     params = resolve_params(params_file, profile, overrides)
     plan = plan_model(params.model, tuple(frames or (1, 16, 64, 160)))

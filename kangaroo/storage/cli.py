@@ -13,7 +13,7 @@ from kangaroo.cli_options import Overrides, ParamsFile, Profile, resolve_params
 log = logging.getLogger(__name__)
 
 
-def version_dataset(
+def version_dataset_command(
     path: Annotated[Path, typer.Argument(help="Dataset file or folder inside a DVC repository.")],
     remote: Annotated[
         str | None,
@@ -27,10 +27,10 @@ def version_dataset(
     overrides: Overrides = None,
 ) -> None:
     """`dvc add` + `dvc push` PATH; the version (md5, rev) is logged and optionally written as JSON."""
-    from kangaroo.storage.versioning import version_dataset as run_versioning
+    from kangaroo.storage.versioning import version_dataset
 
     params = resolve_params(params_file, profile, overrides)
-    version = run_versioning(path, remote=remote or params.storage.dvc_remote or None)
+    version = version_dataset(path, remote=remote or params.storage.dvc_remote or None)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(version.to_json() + "\n")

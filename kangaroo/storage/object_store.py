@@ -233,11 +233,19 @@ class ObjectStore:
     def list(self, url_prefix: str | S3Url) -> list[str]:
         """Every object key under the prefix (recursive, sorted). `s3://b/data` lists `data/...` only,
         never `database/...`: a non-empty prefix is treated as a folder."""
+        return [key for key, _, _ in self.list_versions(url_prefix)]
+
+    def list_versions(self, url_prefix: str | S3Url) -> list[tuple[str, str, int]]:
+        """(key, ETag, size) of every object under the prefix, sorted by key: what names each object's
+        content in the listing itself (no request per object). Prefix rules as `list`."""
         url = S3Url.parse(url_prefix)
 
-        def call() -> list[str]:
+        def call() -> list[tuple[str, str, int]]:
             objects = self._client.list_objects(url.bucket, prefix=url.prefix or None, recursive=True)
-            return sorted(obj.object_name for obj in objects if not obj.is_dir)
+            found = (
+                (o.object_name, (o.etag or "").strip('"'), int(o.size or 0)) for o in objects if not o.is_dir
+            )
+            return sorted(found)
 
         return self._retry("list", url.bucket, url.prefix, call)
 

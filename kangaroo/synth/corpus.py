@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from kangaroo.synth.clip_plan import EXPECTED_REASON, ClipPlan, Event, SynthError, plan_corpus
 from kangaroo.synth.describe import reference_caption, source_caption
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.images import write_images
 from kangaroo.synth.motion import drafts_for_motion_clip, motion_truth_row, plan_motion_clips
-from kangaroo.synth.plan import EXPECTED_REASON, ClipPlan, Event, SynthError, plan_corpus
 from kangaroo.synth.questions import write_questions
 from kangaroo.synth.render import text_fraction
 from kangaroo.synth.settings import SynthSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kangaroo.synth.plan import ClipPlan, Event
+from kangaroo.synth.clip_plan import ClipPlan, Event
 from kangaroo.synth.vocab import NUMBER_WORDS
 
 HASHTAGS = ("#shapes", "#animation", "#motion", "#colors", "#stockvideo", "#4k", "#loop", "#geometry")

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from kangaroo.synth.plan import TIME_BASE_HZ, ClipPlan
+from kangaroo.synth.clip_plan import TIME_BASE_HZ, ClipPlan
 from kangaroo.synth.render import frame_renderer
 
 TIME_BASE = Fraction(1, TIME_BASE_HZ)

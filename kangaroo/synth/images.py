@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kangaroo.synth.clip_plan import GOOD_SIZES, ClipPlan, place_tracks
 from kangaroo.synth.describe import shape_list
-from kangaroo.synth.plan import GOOD_SIZES, ClipPlan, place_tracks
 from kangaroo.synth.questions import write_image_questions
 from kangaroo.synth.render import background, draw_shape
 from kangaroo.synth.settings import SynthSettings

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kangaroo.synth.clip_plan import ClipPlan, Event, cfr_times, feasible_moves, place_tracks
 from kangaroo.synth.describe import clock, event_phrase
-from kangaroo.synth.plan import ClipPlan, Event, cfr_times, feasible_moves, place_tracks
 from kangaroo.synth.questions import NUM_OPTIONS, Draft
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kangaroo.synth.clip_plan import ClipPlan, Event
 from kangaroo.synth.describe import clock, event_phrase
-from kangaroo.synth.plan import ClipPlan, Event
 from kangaroo.synth.vocab import COLORS, DIRECTIONS, SHAPES
 
 NUM_OPTIONS = 4

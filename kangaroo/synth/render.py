@@ -8,7 +8,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from kangaroo.synth.plan import ClipPlan, track_state
+from kangaroo.synth.clip_plan import ClipPlan, track_state
 from kangaroo.synth.vocab import BACKGROUNDS, COLORS
 
 TEXT_FONT = cv2.FONT_HERSHEY_SIMPLEX

@@ -58,6 +58,24 @@ def train(
         str | None,
         typer.Option("--dataset-version", help="Dataset version (DVC md5) recorded in summary.json."),
     ] = None,
+    num_gpus: Annotated[
+        int,
+        typer.Option(
+            "--num-gpus",
+            min=1,
+            help="Processes (GPUs) on this node: more than one spawns torchrun with one rank each (gloo on "
+            "CPU), unless already under a launcher.",
+        ),
+    ] = 1,
+    num_nodes: Annotated[
+        int,
+        typer.Option(
+            "--num-nodes",
+            min=1,
+            help="Nodes: more than one runs the stage as a cluster job (Trainer v2 TrainJob, placement from "
+            "the cluster: block) that this process submits and follows.",
+        ),
+    ] = 1,
     vision_tower: Annotated[
         Path | None,
         typer.Option(
@@ -70,21 +88,24 @@ def train(
     profile: Profile = None,
     overrides: Overrides = None,
 ) -> None:
-    """Train one curriculum stage with DeepSpeed (single process, torchrun or the deepspeed launcher)."""
-    from kangaroo.train.loop import train_stage
+    """Train one curriculum stage with DeepSpeed: in this process, as NUM_GPUS torchrun ranks, or as a cluster
+    job on NUM_NODES nodes; the launcher a KFP training task runs (kangaroo.train.launch.run_stage)."""
+    from kangaroo.train.launch import run_stage
     from kangaroo.train.vision_tags import tower_overrides
 
     params = resolve_params(params_file, profile, [*(overrides or ()), *tower_overrides(vision_tower)])
-    train_stage(
+    run_stage(
         params,
         stage,
         out,
         data=data,
-        init=init,
+        init_from=init,
         resume=resume,
         max_steps=max_steps,
         checkpoint_dir=checkpoints,
         dataset_version=dataset_version,
+        num_gpus=num_gpus,
+        num_nodes=num_nodes,
     )
 
 
@@ -113,7 +134,7 @@ def pack(
     pack_training_data(params, corpus, out, dataset=dataset)
 
 
-def plan_memory(
+def plan_memory_command(
     gpus_per_node: Annotated[
         int | None, typer.Option("--gpus-per-node", help="Default: train.plan_gpus_per_node.")
     ] = None,
@@ -123,11 +144,10 @@ def plan_memory(
     overrides: Overrides = None,
 ) -> None:
     """Per stage: DeepSpeed's model-state estimate per GPU for ZeRO-2/3 plus activations for its frames."""
-    from kangaroo.train.memory_plan import plan_memory as plan
-    from kangaroo.train.memory_plan import render_plan
+    from kangaroo.train.memory_plan import plan_memory, render_plan
 
     params = resolve_params(params_file, profile, overrides)
-    rows = plan(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
+    rows = plan_memory(params, gpus_per_node=gpus_per_node, num_nodes=num_nodes)
     render_plan(rows, params)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from kangaroo.config import Params, write_resolved_params
 from kangaroo.k8s.launch_command import torchrun_command, train_arguments
+from kangaroo.k8s.settings import ClusterSettings
 from kangaroo.train.checkpointing import prune_old_runs
 
 log = logging.getLogger(__name__)
@@ -39,32 +40,34 @@ def run_stage(
     dataset_version: str | None = None,
     max_steps: int | None = None,
     cluster_job: bool = False,
+    cluster: ClusterSettings | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train `stage` into OUT (model/, metrics.jsonl, summary.json); checkpoints under
     CHECKPOINT_ROOT/<stage>/<run fingerprint> (default OUT/checkpoints), resuming from the newest one
     (pre-empted pods). With cluster_job (or num_nodes > 1 and no launcher around) the stage runs as a
     cluster job (kangaroo.k8s.multinode) and this process only launches and follows it.
 
-    enabled=False passes the init model through unchanged (a stage skipped in this run).
+    enabled=False passes the init model through unchanged (a stage skipped in this run). CLUSTER (default
+    `params.cluster`) is where a cluster job goes: a stage's own resolved config holds no placement.
+    CHECKPOINT_DIR (`kangaroo train --checkpoints`, what torchrun ranks get) is the exact checkpoint folder.
     """
     out = Path(out_dir)
     if not enabled:
         return pass_through(stage, init_from, out)
-    checkpoint_dir = (
-        Path(checkpoint_root)
-        / stage
-        / run_fingerprint(params, stage, init_from, data, dataset_version, max_steps)
-        if checkpoint_root
-        else None
-    )
     under_launcher = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if checkpoint_dir is not None and not under_launcher:
-        prune_old_runs(
-            checkpoint_dir.parent,
-            checkpoint_dir,
-            params.train.checkpoint_keep_runs,
-            params.train.checkpoint_prune_after_h * 3600,
-        )
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+    elif checkpoint_root:
+        fingerprint = run_fingerprint(params, stage, init_from, data, dataset_version, max_steps)
+        checkpoint_dir = Path(checkpoint_root) / stage / fingerprint
+        if not under_launcher:  # the runs of other configs or code on the shared volume
+            prune_old_runs(
+                checkpoint_dir.parent,
+                checkpoint_dir,
+                params.train.checkpoint_keep_runs,
+                params.train.checkpoint_prune_after_h * 3600,
+            )
     if cluster_job or (num_nodes > 1 and not under_launcher):
         # Trainer v2 runs the same `kangaroo train` under torchrun in each node of a TrainJob.
         from kangaroo.k8s.multinode import run_stage_as_cluster_job
@@ -81,6 +84,7 @@ def run_stage(
             dataset_version=dataset_version,
             max_steps=max_steps,
             resume=resume,
+            cluster=cluster,
         )
     if num_gpus > 1 and not under_launcher:
         return spawn_torchrun(

@@ -28,7 +28,7 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from kangaroo.config_policy import OBJECT_STORE_ENV
 from kangaroo.curation.captioning.base import Captioner, CaptionError, FrameCaption, merge_prompt_text
 from kangaroo.curation.filters import VideoInfo
-from kangaroo.curation.plan import resize_long_side
+from kangaroo.curation.frame_plan import resize_long_side
 from kangaroo.curation.settings import CaptionSettings
 
 log = logging.getLogger(__name__)
