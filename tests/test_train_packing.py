@@ -138,3 +138,25 @@ def test_sampler_packs_within_shard_windows():
     windows = [frozenset(shards[i] for i in row) for row in rows]
     assert len(set().union(*windows)) == 10 and max(len(w) for w in windows) == 2
     assert sampler.global_rows(1) != rows  # a new shard order and shuffle every epoch
+
+
+def _first_fit_by_scanning(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Textbook first-fit decreasing, scanning every row: the reference the indexed version must match."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        fits = [r for r, free in enumerate(room) if lengths[index] <= free]
+        if fits and lengths[index] <= capacity:
+            rows[fits[0]].append(index)
+            room[fits[0]] -= lengths[index]
+        else:
+            rows.append([index])
+            room.append(max(capacity - lengths[index], 0))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_indexed_first_fit_places_every_sample_where_scanning_first_fit_does(seed):
+    rng = random.Random(seed)
+    lengths = [rng.choice([rng.randint(1, 40), rng.randint(60, 130), 300]) for _ in range(700)]
+    assert pack_first_fit_decreasing(lengths, 128) == _first_fit_by_scanning(lengths, 128)

@@ -47,6 +47,7 @@ class PackedRowSampler:
         self.epoch = 0
         self.cursor = 0
         self._rows: list[list[int]] | None = None
+        self._planned: tuple[int, list[list[int]]] | None = None
         if self.rows_per_rank() == 0:
             raise ValueError(
                 f"{len(self.global_rows(0))} rows of {capacity} tokens cannot feed {world_size} ranks: "
@@ -54,7 +55,13 @@ class PackedRowSampler:
             )
 
     def global_rows(self, epoch: int) -> list[list[int]]:
-        """All ranks' rows of one epoch, in training order."""
+        """All ranks' rows of one epoch, in training order (the last epoch asked for is kept: set-up asks
+        for epoch 0 several times)."""
+        if self._planned is None or self._planned[0] != epoch:
+            self._planned = (epoch, self._plan_epoch(epoch))
+        return self._planned[1]
+
+    def _plan_epoch(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch])
         if self.groups is None:
             return self._pack_window(np.arange(len(self.lengths)), rng)

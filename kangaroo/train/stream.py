@@ -140,6 +140,7 @@ class PackedRowStream(IterableDataset):
         self.video = video
         self.processor = processor
         self.frames_cache_bytes = frames_cache_mb * 1024 * 1024
+        self._cached_bytes = 0
         self.start = (sampler.epoch, sampler.cursor)
 
     def rows(self):
@@ -156,6 +157,7 @@ class PackedRowStream(IterableDataset):
         if info is not None:
             torch.set_num_threads(1)  # decoding workers must not fight the training threads for cores
         frames_cache: OrderedDict[int, Any] = OrderedDict()
+        self._cached_bytes = 0  # of frames_cache's frames (each worker process has its own copy)
         scratch = Path(tempfile.mkdtemp(prefix=f"kangaroo-decode-{os.getpid()}-"))
         try:
             for row in itertools.islice(self.rows(), worker, None, workers):
@@ -222,10 +224,10 @@ class PackedRowStream(IterableDataset):
         finally:
             path.unlink(missing_ok=True)
         cache[record] = (frames, meta)
-        held = sum(_nbytes(f) for f, _ in cache.values())
-        while len(cache) > 1 and held > self.frames_cache_bytes:  # bounded by bytes, not by samples
+        self._cached_bytes += _nbytes(frames)
+        while len(cache) > 1 and self._cached_bytes > self.frames_cache_bytes:  # bytes, not samples
             evicted, _ = cache.popitem(last=False)[1]
-            held -= _nbytes(evicted)
+            self._cached_bytes -= _nbytes(evicted)
         return frames, meta
 
 
