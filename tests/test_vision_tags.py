@@ -13,6 +13,7 @@ from kangaroo.synth.images import write_images
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.vision_tags import (
+    _cell_targets,
     build_tag_vocabulary,
     caption_terms,
     pretrain_vision_tower,
@@ -39,6 +40,33 @@ def test_tag_vocabulary_keeps_frequent_terms_most_frequent_first():
     assert build_tag_vocabulary(captions, min_count=2, max_tags=2) == ["circle", "red"]
     targets = tag_targets(["A red circle.", "A blue square."], ["circle", "red", "red circle"])
     assert targets.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_region_targets_put_each_object_s_tags_on_the_token_under_its_centre():
+    tags = ["background", "circle", "red", "red circle", "blue", "square", "blue square"]
+    # 128 x 96 letterboxed into 64 x 64: scale 0.5 -> 64 x 48 at y offset 8; 16 px patches, a 4 x 4 grid
+    row = {
+        "width": 128,
+        "height": 96,
+        "shapes": [
+            {"shape": "circle", "color": "red", "x": 0.1, "y": 0.1},  # pixel (6.4, 12.8): token 0
+            {"shape": "square", "color": "blue", "x": 0.9, "y": 0.9},  # pixel (57.6, 51.2): token 15
+        ],
+    }
+    unannotated = {"width": 64, "height": 64}
+    targets, columns = _cell_targets([row, unannotated], tags, patch=16, size=64, policy="pad")
+    assert [tags[c] for c in columns] == ["circle", "red", "red circle", "blue", "square", "blue square"]
+    assert targets.shape == (2, 16, 6)
+    on = {(token, tags[columns[c]]) for token, c in targets[0].nonzero().tolist()}
+    assert on == {
+        (0, "circle"),
+        (0, "red"),
+        (0, "red circle"),
+        (15, "blue"),
+        (15, "square"),
+        (15, "blue square"),
+    }
+    assert not targets[1].any()
 
 
 @pytest.fixture(scope="module")

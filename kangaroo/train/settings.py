@@ -144,6 +144,13 @@ class VisionPretrainSettings(Section):
     min_tag_count: int = Field(5, ge=1)  # rarer words/pairs are noise, not a visual concept
     max_tags: int = Field(1024, ge=1)  # the most frequent tags; the head's width
     eval_images: int = Field(400, ge=0)  # held-out (eval-split) stills whose tag mAP is reported
+    # > 0: each token must also say where in the patch grid it sits (cross-entropy over the places): tags
+    # alone teach the tower that *what* matters and not *where*, and a token's place is what motion changes
+    place_loss_weight: float = Field(0.0, ge=0)
+    # > 0: where the stills annotate their objects (images.jsonl `shapes`, centre x/y), the token over each
+    # object must carry its tags and the others must not: dense supervision of "what is where"
+    region_loss_weight: float = Field(0.0, ge=0)
+    eval_every: int = Field(2500, ge=0)  # steps between held-out mAP logs (summary curve); 0 = end only
 
 
 class PackedDataSettings(Section):

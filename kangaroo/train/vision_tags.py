@@ -29,6 +29,7 @@ from kangaroo.jsonl import read_jsonl
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.settings import VisionPretrainSettings
 from kangaroo.train.threads import set_intra_op_threads
+from kangaroo.video.frames import apply_geometry, frame_geometry
 
 log = logging.getLogger(__name__)
 
@@ -77,39 +78,92 @@ def tag_targets(captions: list[str], tags: list[str]) -> torch.Tensor:
 
 
 class TokenTagger(torch.nn.Module):
-    """Vision tower + per-token linear tag head, max-pooled over the tokens of an image."""
+    """Vision tower + per-token linear tag head, max-pooled over the tokens of an image; with `num_places`,
+    also a linear head that reads each token's own place in the patch grid from its features."""
 
-    def __init__(self, tower: torch.nn.Module, width: int, num_tags: int):
+    def __init__(self, tower: torch.nn.Module, width: int, num_tags: int, num_places: int = 0):
         super().__init__()
         self.tower = tower
         self.head = torch.nn.Linear(width, num_tags)
+        self.place_head = torch.nn.Linear(width, num_places) if num_places else None
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.token_outputs(pixel_values)[0].amax(dim=1)
+
+    def token_outputs(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token tag logits [B, tokens, tags] and place logits [B, tokens, places] (None without)."""
         tokens = self.tower(pixel_values=pixel_values).last_hidden_state
         # the same per-image standardisation the model applies before patchify (per_video)
         tokens = (tokens - tokens.mean(1, keepdim=True)) / (tokens.std(1, keepdim=True) + 1e-4)
-        return self.head(tokens).amax(dim=1)
+        places = self.place_head(tokens) if self.place_head is not None else None
+        return self.head(tokens), places
 
 
-def _stills(corpus_dir: Path, split: str, size: int, policy: str) -> tuple[torch.Tensor, list[str]]:
-    """The split's stills as uint8 [N, 3, size, size] (a quarter of float32's memory) and their captions."""
+def place_loss(place_logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every token against its own index in the patch grid."""
+    batch, tokens, places = place_logits.shape
+    targets = torch.arange(tokens).repeat(batch)
+    return torch.nn.functional.cross_entropy(place_logits.reshape(batch * tokens, places), targets)
+
+
+def _stills(corpus_dir: Path, split: str, size: int, policy: str) -> tuple[torch.Tensor, list[dict]]:
+    """The split's stills as uint8 [N, 3, size, size] (a quarter of float32's memory) and their rows, each
+    with its file's `width` and `height` added."""
     from kangaroo.video import VideoError, read_image
 
     source = corpus_dir / "images.jsonl"
     if not source.is_file():
         raise TrainInputError(f"{source}: missing (vision pre-training reads the corpus's image captions)")
     rows = [r for r in read_jsonl(source, TrainInputError) if r.get("split", "train") == split]
-    frames, captions = [], []
+    frames, kept = [], []
     for row in tqdm(rows, desc=f"read {split} stills", unit="image", leave=False):
         try:
-            frames.append(read_image(corpus_dir / row["image"], size=size, policy=policy).frames[0])
+            image = read_image(corpus_dir / row["image"], size=None, policy=policy)
         except VideoError as err:
             log.warning("vision pre-training skips %s: %s", row["image"], err)
             continue
-        captions.append(row["caption"])
+        height, width = image.frames.shape[1:3]
+        frames.append(apply_geometry(image.frames[0], frame_geometry(width, height, size, policy)))
+        kept.append({**row, "width": width, "height": height})
     if not frames:
         return torch.zeros(0, 3, size, size, dtype=torch.uint8), []
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), captions
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), kept
+
+
+def _cell_targets(
+    rows: list[dict], tags: list[str], patch: int, size: int, policy: str
+) -> tuple[torch.Tensor, list[int]]:
+    """Where stills annotate their objects (`shapes`: shape, color and centre x, y as fractions of the
+    image), each object's tags ("red", "circle", "red circle") are the targets of the patch token its centre
+    falls in, the other tokens' targets for those tags are 0: [N, tokens, object tags] bool, and the
+    columns of `tags` they are. Stills without annotations get no region target (all 0) for no token."""
+    index = {tag: i for i, tag in enumerate(tags)}
+    object_tags = sorted(
+        {
+            index[t]
+            for row in rows
+            for o in row.get("shapes", [])
+            for t in caption_terms(f"{o['color']} {o['shape']}")
+            if t in index
+        }
+    )
+    column = {tag_index: c for c, tag_index in enumerate(object_tags)}
+    grid = size // patch
+    targets = torch.zeros(len(rows), grid * grid, len(object_tags), dtype=torch.bool)
+    for n, row in enumerate(rows):
+        geometry = frame_geometry(row["width"], row["height"], size, policy)
+        (x0, y0, x1, y1), (scaled_w, scaled_h) = geometry.crop, geometry.scaled
+        for obj in row.get("shapes", []):
+            # image fraction -> canvas pixel, through the same crop / scale / pad as the pixels
+            x = (obj["x"] * row["width"] - x0) / (x1 - x0) * scaled_w + geometry.offset[0]
+            y = (obj["y"] * row["height"] - y0) / (y1 - y0) * scaled_h + geometry.offset[1]
+            if not (0 <= x < grid * patch and 0 <= y < grid * patch):
+                continue  # cropped away
+            token = int(y // patch) * grid + int(x // patch)
+            for term in caption_terms(f"{obj['color']} {obj['shape']}"):
+                if term in index:
+                    targets[n, token, column[index[term]]] = True
+    return targets, object_tags
 
 
 def _normalise(pixels: torch.Tensor, model) -> torch.Tensor:
@@ -163,7 +217,8 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     torch.manual_seed(params.train.seed)
     set_intra_op_threads(params.train.torch_threads)
     size, policy = model.image_size, params.video.resize_policy
-    train_pixels, train_captions = _stills(corpus_dir, "train", size, policy)
+    train_pixels, train_rows = _stills(corpus_dir, "train", size, policy)
+    train_captions = [row["caption"] for row in train_rows]
     if len(train_captions) < settings.batch_size:
         raise TrainInputError(
             f"{corpus_dir / 'images.jsonl'}: {len(train_captions)} train stills, vision pre-training "
@@ -176,8 +231,10 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
         )
     targets = tag_targets(train_captions, tags)
     config = vision_config(model, use_pretrained=False)
-    tagger = TokenTagger(AutoModel.from_config(config), config.hidden_size, len(tags))
-    eval_pixels, eval_captions = _stills(corpus_dir, "eval", size, policy)
+    num_places = (config.image_size // config.patch_size) ** 2 if settings.place_loss_weight else 0
+    tagger = TokenTagger(AutoModel.from_config(config), config.hidden_size, len(tags), num_places)
+    eval_pixels, eval_rows = _stills(corpus_dir, "eval", size, policy)
+    eval_captions = [row["caption"] for row in eval_rows]
     eval_pixels, eval_targets = eval_pixels[: settings.eval_images], None
     if eval_captions:
         eval_targets = tag_targets(eval_captions[: settings.eval_images], tags)
@@ -203,20 +260,34 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.03, anneal_strategy="cos"
     )
+    cell_targets, object_columns = None, []
+    if settings.region_loss_weight:
+        cell_targets, object_columns = _cell_targets(train_rows, tags, config.patch_size, size, policy)
+    curve: list[dict[str, Any]] = []
     generator = torch.Generator().manual_seed(params.train.seed)
     started, first_loss, loss = time.monotonic(), None, torch.tensor(0.0)
     progress = tqdm(range(settings.steps), desc="vision pre-training", unit="step")
     for step in progress:
         batch = torch.randint(len(train_captions), (settings.batch_size,), generator=generator)
-        logits = tagger(_normalise(train_pixels[batch], model))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[batch])
+        token_logits, places = tagger.token_outputs(_normalise(train_pixels[batch], model))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(token_logits.amax(1), targets[batch])
+        if places is not None:
+            loss = loss + settings.place_loss_weight * place_loss(places)
+        if cell_targets is not None:
+            loss = loss + settings.region_loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                token_logits[..., object_columns], cell_targets[batch].float()
+            )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
-        first_loss = first_loss if first_loss is not None else float(loss)
+        first_loss = first_loss if first_loss is not None else float(loss.detach())
         if step % 100 == 0:
             progress.set_postfix(loss=f"{float(loss):.4f}")
+        if settings.eval_every and (step + 1) % settings.eval_every == 0 and step + 1 < settings.steps:
+            tag_map, pair_tag_map = held_out_map()
+            curve.append({"step": step + 1, "tag_map": tag_map, "pair_tag_map": pair_tag_map})
+            log.info("vision pre-training step %d: held-out %s", step + 1, curve[-1])
     trained_map, trained_pair_map = held_out_map()
     out_dir.mkdir(parents=True, exist_ok=True)
     tagger.tower.save_pretrained(out_dir)
@@ -232,6 +303,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
         "held_out_tag_map_untrained": untrained_map,
         "held_out_pair_tag_map": trained_pair_map,
         "held_out_pair_tag_map_untrained": untrained_pair_map,
+        "held_out_curve": curve,
         "wall_time_s": time.monotonic() - started,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
