@@ -53,7 +53,8 @@ def test_forward_backward_reaches_every_module_group(tiny):
     assert batch["pixel_values"].shape == (7, 3, 64, 64)
     assert batch["video_frame_counts"].tolist() == [5, 2]
     out = model(**batch)
-    assert torch.isfinite(out.loss) and out.logits.shape[:2] == batch["input_ids"].shape
+    # training puts only the positions that predict a label through the LM head
+    assert torch.isfinite(out.loss) and out.logits.shape[0] == int((batch["labels"][:, 1:] != -100).sum())
     model.zero_grad()
     out.loss.backward()
     for name, module in model.module_groups().items():
@@ -63,6 +64,30 @@ def test_forward_backward_reaches_every_module_group(tiny):
     assert not unused, f"parameters without gradient (DDP/ZeRO would flag them): {unused}"
     model.zero_grad()
     model.eval()
+
+
+def test_training_loss_from_labelled_positions_only_equals_the_full_logits_loss(tiny):
+    model, processor = tiny
+    batch = processor(
+        [qa(), qa("Where does the square move?", "It moves left.")], videos=[clip(5), clip(2, seed=1)]
+    )
+    labelled = batch["labels"][:, 1:] != -100
+    assert 0 < int(labelled.sum()) < labelled.numel() // 3  # replies are a small part of the tokens
+    losses, grads = [], []
+    for training in (False, True):
+        model.train(training)
+        model.zero_grad()
+        out = model(**batch)
+        out.loss.backward()
+        losses.append(out.loss.detach())
+        grads.append(model.projector.linear_1.weight.grad.clone())
+        if not training:  # the textbook loss: every position's logits, labels shifted by one
+            full = F.cross_entropy(out.logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten())
+            torch.testing.assert_close(out.loss, full)
+    model.zero_grad()
+    model.eval()
+    torch.testing.assert_close(losses[1], losses[0])
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-4)
 
 
 def assert_connector_fan_in_scaled(model):

@@ -51,6 +51,8 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from kangaroo.model.configuration_kangaroo import KangarooConfig
 
+IGNORE_INDEX = -100  # transformers' "no loss here" label
+
 
 class TimestampEmbedding(nn.Module):
     """Real-time position of a frame: seconds -> sinusoids with periods from min to max period -> Linear.
@@ -305,7 +307,8 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             video_frame_counts: [V] frames per video (sum = N); default: one video holding all N frames.
             labels: [B, L] next-token targets, -100 where no loss is taken.
         Returns:
-            CausalLMOutputWithPast with `loss` (mean over label tokens) and `logits` [B, L, vocab].
+            CausalLMOutputWithPast with `loss` (mean over label tokens) and `logits` [B, L, vocab]; in
+            training mode with labels, `logits` holds only the rows that predict a label ([labels, vocab]).
         """
         if "past_key_values" in kwargs:  # transformers 5 renamed it; accept both spellings
             cache = kwargs.pop("past_key_values")
@@ -345,18 +348,37 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             # transformers derives the per-sample mask only without a cache; packed rows are never decoded.
             use_cache = False
 
-        outputs = self.language_model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache=cache,
-            use_cache=use_cache,
-            labels=labels,
-            logits_to_keep=logits_to_keep,
-            **kwargs,
-        )
+        loss = None
+        if labels is not None and self.training and isinstance(logits_to_keep, int) and logits_to_keep == 0:
+            # Training takes the loss only where a label is (answers: a few tokens of a long prompt), so only
+            # those positions go through the LM head: the [B, L, vocab] logits are the largest activation
+            # (Llama-3: 128K vocab x 22K tokens) and most of them would be thrown away.
+            predicts_label = torch.zeros_like(labels, dtype=torch.bool)
+            predicts_label[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+            outputs = self.language_model(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=use_cache,
+                logits_to_keep=predicts_label,
+                **kwargs,
+            )
+            loss = nn.functional.cross_entropy(outputs.logits.float(), labels[:, 1:][predicts_label[:, :-1]])
+        else:
+            outputs = self.language_model(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=use_cache,
+                labels=labels,
+                logits_to_keep=logits_to_keep,
+                **kwargs,
+            )
+            loss = outputs.loss
         return CausalLMOutputWithPast(
-            loss=outputs.loss,
+            loss=loss,
             logits=outputs.logits,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
