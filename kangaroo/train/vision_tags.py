@@ -7,6 +7,9 @@ recasts image-text pre-training as multi-label classification over the caption v
 caption words and adjacent-word pairs inside a phrase ("cyan square"), kept when seen `min_tag_count` times.
 A linear head on every patch token, max-pooled over the tokens, predicts an image's tags, so each tag is
 evidenced at one place of the image: the patch tokens a video LLM reads carry "what is where".
+Where the stills annotate their objects (`shapes` with centres, like detection data), each object's tags are
+also the target of the token under its centre and of no other token (`region_loss_weight`), and a place head
+makes every token say where in the grid it sits (`place_loss_weight`): the shapes click ~3x sooner.
 
 The output is a plain vision-model folder (`save_pretrained`), loaded by `model.vision_model` like any
 pretrained tower, plus `tags.json` and `summary.json`.
