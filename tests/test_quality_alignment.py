@@ -30,6 +30,12 @@ OVERRIDES = [
     "synth.num_images=3000",
     "synth.num_long_videos=0",
     "train.vision_pretrain.steps=1500",
+    # Caption tags only: at 1,500 steps the tiny profile's region-supervised tower transfers less well from
+    # stills to clip frames (its aligner: held-out stills 0.82 after 200 steps, and after 400 the clean clips
+    # miss the 5% bound). This test is about the aligner and the gate; `make run` checks the tiny tower's
+    # own gate (1 of 138 clean clips misaligned, docs/training.md).
+    "train.vision_pretrain.region_loss_weight=0",
+    "train.vision_pretrain.place_loss_weight=0",
     "quality.min_rows=10",
     "quality.max_misaligned_fraction=0.05",  # the shared value; tiny loosens it for its alt-text captions
     # precise captions are told apart after 200 steps; the alt text of `make run` needs the default 1,000
