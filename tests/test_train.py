@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -145,7 +144,7 @@ def test_index_lengths_plan_rows_without_decoding(packed, tmp_path):
     from kangaroo.model.build import build_processor_only
     from kangaroo.packed.reader import PackedData
     from kangaroo.train.sampler import PackedRowSampler
-    from kangaroo.train.stream import PackedRowStream, stage_index
+    from kangaroo.train.stream import PackedRowStream, RecentFrames, stage_index
 
     params = load_params(PARAMS, "tiny")
     stage = params.train.stage("instruction_tuning")
@@ -156,7 +155,7 @@ def test_index_lengths_plan_rows_without_decoding(packed, tmp_path):
     stream = PackedRowStream(data, index, sampler, stage, params.video, processor)
     checked_images = checked_videos = 0
     for row in sampler.rank_rows(0)[:6]:
-        built = stream.build(row, OrderedDict(), tmp_path)
+        built = stream.build(row, RecentFrames(1 << 20), tmp_path)
         assert not built.skipped
         planned = sum(int(index.length[i]) for i in row)
         assert built.batch.real_tokens <= planned <= stage.context_length

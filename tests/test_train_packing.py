@@ -18,6 +18,7 @@ from kangaroo.train.packing import (
     utilisation,
 )
 from kangaroo.train.sampler import PackedRowSampler
+from kangaroo.train.stream import RecentFrames
 
 
 def test_first_fit_decreasing_keeps_samples_whole_and_within_capacity():
@@ -160,3 +161,26 @@ def test_indexed_first_fit_places_every_sample_where_scanning_first_fit_does(see
     rng = random.Random(seed)
     lengths = [rng.choice([rng.randint(1, 40), rng.randint(60, 130), 300]) for _ in range(700)]
     assert pack_first_fit_decreasing(lengths, 128) == _first_fit_by_scanning(lengths, 128)
+
+
+def test_recent_frames_stay_within_their_byte_bound_and_evict_the_least_recent():
+    import numpy as np
+
+    from kangaroo.video.frames import SampledFrames
+
+    def medium(frames: int) -> SampledFrames:  # 1 KiB per frame
+        return SampledFrames(
+            np.zeros((frames, 16, 16, 4), np.uint8), np.zeros(frames), np.zeros(frames, np.int64)
+        )
+
+    cache = RecentFrames(max_bytes=4096)
+    cache.put(1, (medium(2), {"key": "a"}))
+    cache.put(2, (medium(1), {"key": "b"}))
+    cache.put(3, ("undecodable", {"key": "c"}))  # a skip reason holds no bytes
+    assert cache.held_bytes == 3072
+    assert cache.get(1)[1] == {"key": "a"}  # 1 is now the most recent, 2 the least
+    cache.put(4, (medium(2), {"key": "d"}))
+    assert cache.get(2) is None and cache.get(1) is not None and cache.get(3) is not None
+    assert cache.held_bytes == 4096
+    cache.put(5, (medium(8), {"key": "e"}))  # larger than the bound: kept alone, the newest always stays
+    assert cache.held_bytes == 8192 and cache.get(5) is not None and cache.get(1) is None

@@ -103,7 +103,6 @@ def test_image_over_our_pixel_cap_is_refused_before_decoding(tmp_path):
 def test_packing_rejects_a_pixel_bomb_and_training_skips_one_inside_a_shard(tmp_path):
     """`kangaroo pack` rejects a still over video.max_image_pixels from its header; one packed under a
     laxer cap is skipped by the training reader as `resource_limit`, and the row trains on without it."""
-    from collections import OrderedDict
 
     from PIL import Image
 
@@ -111,7 +110,7 @@ def test_packing_rejects_a_pixel_bomb_and_training_skips_one_inside_a_shard(tmp_
     from kangaroo.packed.pack import pack_training_data
     from kangaroo.packed.reader import PackedData
     from kangaroo.train.sampler import PackedRowSampler
-    from kangaroo.train.stream import PackedRowStream, stage_index
+    from kangaroo.train.stream import PackedRowStream, RecentFrames, stage_index
 
     params = tiny_params()
     Image.fromarray(np.full((48, 64, 3), 200, np.uint8)).save(tmp_path / "good.png")
@@ -135,7 +134,7 @@ def test_packing_rejects_a_pixel_bomb_and_training_skips_one_inside_a_shard(tmp_
     stream = PackedRowStream(
         data, index, PackedRowSampler(index.length, 4096, 0), stage, params.video, processor
     )
-    built = stream.build([0, 1], OrderedDict(), tmp_path)
+    built = stream.build([0, 1], RecentFrames(1 << 20), tmp_path)
     assert built.skipped == {"resource_limit": 1} and built.batch.num_samples == 1
 
 

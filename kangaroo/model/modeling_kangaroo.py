@@ -348,35 +348,26 @@ class KangarooForConditionalGeneration(KangarooPreTrainedModel, GenerationMixin)
             # transformers derives the per-sample mask only without a cache; packed rows are never decoded.
             use_cache = False
 
-        loss = None
+        # Training takes the loss only where a label is (answers: a few tokens of a long prompt), so only
+        # those positions go through the LM head: the [B, L, vocab] logits are the largest activation
+        # (Llama-3: 128K vocab x 22K tokens) and most of them would be thrown away.
+        predicts_label = None
         if labels is not None and self.training and isinstance(logits_to_keep, int) and logits_to_keep == 0:
-            # Training takes the loss only where a label is (answers: a few tokens of a long prompt), so only
-            # those positions go through the LM head: the [B, L, vocab] logits are the largest activation
-            # (Llama-3: 128K vocab x 22K tokens) and most of them would be thrown away.
             predicts_label = torch.zeros_like(labels, dtype=torch.bool)
             predicts_label[:, :-1] = labels[:, 1:] != IGNORE_INDEX
-            outputs = self.language_model(
-                inputs_embeds=inputs_embeds,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                cache=cache,
-                use_cache=use_cache,
-                logits_to_keep=predicts_label,
-                **kwargs,
-            )
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=use_cache,
+            labels=labels if predicts_label is None else None,
+            logits_to_keep=logits_to_keep if predicts_label is None else predicts_label,
+            **kwargs,
+        )
+        loss = outputs.loss
+        if predicts_label is not None:
             loss = nn.functional.cross_entropy(outputs.logits.float(), labels[:, 1:][predicts_label[:, :-1]])
-        else:
-            outputs = self.language_model(
-                inputs_embeds=inputs_embeds,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                cache=cache,
-                use_cache=use_cache,
-                labels=labels,
-                logits_to_keep=logits_to_keep,
-                **kwargs,
-            )
-            loss = outputs.loss
         return CausalLMOutputWithPast(
             loss=loss,
             logits=outputs.logits,

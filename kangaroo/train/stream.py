@@ -140,7 +140,6 @@ class PackedRowStream(IterableDataset):
         self.video = video
         self.processor = processor
         self.frames_cache_bytes = frames_cache_mb * 1024 * 1024
-        self._cached_bytes = 0
         self.start = (sampler.epoch, sampler.cursor)
 
     def rows(self):
@@ -156,8 +155,7 @@ class PackedRowStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         if info is not None:
             torch.set_num_threads(1)  # decoding workers must not fight the training threads for cores
-        frames_cache: OrderedDict[int, Any] = OrderedDict()
-        self._cached_bytes = 0  # of frames_cache's frames (each worker process has its own copy)
+        frames_cache = RecentFrames(self.frames_cache_bytes)  # each worker process has its own
         scratch = Path(tempfile.mkdtemp(prefix=f"kangaroo-decode-{os.getpid()}-"))
         try:
             for row in itertools.islice(self.rows(), worker, None, workers):
@@ -171,7 +169,7 @@ class PackedRowStream(IterableDataset):
                 leftover.unlink(missing_ok=True)
             scratch.rmdir()
 
-    def build(self, row: list[int], frames_cache: OrderedDict, scratch: Path) -> StreamedRow:
+    def build(self, row: list[int], frames_cache: RecentFrames, scratch: Path) -> StreamedRow:
         samples, skipped = [], Counter()
         index, stage = self.index, self.stage
         used = 0
@@ -207,12 +205,11 @@ class PackedRowStream(IterableDataset):
         batch = collate_packed_row(samples, stage.context_length, self.processor.tokenizer.pad_token_id)
         return StreamedRow(batch, list(row), dict(skipped))
 
-    def _frames(self, record: int, shard: int, is_image: bool, cache: OrderedDict, scratch: Path):
+    def _frames(self, record: int, shard: int, is_image: bool, cache: RecentFrames, scratch: Path):
         """(decoded frames or the reason there are none, record meta), from a per-worker cache of recent media
         (bounded in bytes): a still's several questions often sit in nearby rows of the same window."""
-        if record in cache:
-            cache.move_to_end(record)
-            return cache[record]
+        if (hit := cache.get(record)) is not None:
+            return hit
         media, meta = self.data.record(record, self.index.shard_names[shard])
         path = scratch / f"{record}{Path(meta['name']).suffix}"
         path.write_bytes(media)
@@ -223,12 +220,31 @@ class PackedRowStream(IterableDataset):
             frames = "resource_limit" if err.cause == "resource_limit" else "undecodable"
         finally:
             path.unlink(missing_ok=True)
-        cache[record] = (frames, meta)
-        self._cached_bytes += _nbytes(frames)
-        while len(cache) > 1 and self._cached_bytes > self.frames_cache_bytes:  # bytes, not samples
-            evicted, _ = cache.popitem(last=False)[1]
-            self._cached_bytes -= _nbytes(evicted)
+        cache.put(record, (frames, meta))
         return frames, meta
+
+
+class RecentFrames:
+    """The most recently used media's (frames or skip reason, meta), bounded by the frames' bytes, not by
+    their number; the newest entry always stays."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held_bytes = 0
+        self._entries: OrderedDict[int, tuple[Any, dict]] = OrderedDict()
+
+    def get(self, record: int) -> tuple[Any, dict] | None:
+        if record not in self._entries:
+            return None
+        self._entries.move_to_end(record)
+        return self._entries[record]
+
+    def put(self, record: int, entry: tuple[Any, dict]) -> None:
+        self._entries[record] = entry
+        self.held_bytes += _nbytes(entry[0])
+        while len(self._entries) > 1 and self.held_bytes > self.max_bytes:
+            evicted, _ = self._entries.popitem(last=False)[1]
+            self.held_bytes -= _nbytes(evicted)
 
 
 def _nbytes(frames) -> int:
