@@ -441,15 +441,23 @@ def test_shown_image_distractors_need_binding(tmp_path):
     assert asked["color"] == asked["shape"] == 48
 
 
-def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_path):
+@pytest.mark.parametrize("min_move", [0.0, 0.3])
+def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_path, min_move):
     """Decoded at 1 fps like training and evaluation: the moving shape's colour is at its start centre on the
     move's second and at its end centre two seconds later; each timestamp question's answer is the event at
     the second it names, and the order question's answer is the first event."""
     from kangaroo.synth.describe import event_phrase
-    from kangaroo.synth.motion import MOVE_SECONDS, plan_motion_clips
+    from kangaroo.synth.motion import MOVE_SECONDS, plan_motion_clips, reversed_event
     from kangaroo.video import open_video
 
-    settings = SynthSettings(num_videos=20, num_images=2, num_motion_clips=6, num_long_videos=0, workers=1)
+    settings = SynthSettings(
+        num_videos=20,
+        num_images=2,
+        num_motion_clips=6,
+        num_long_videos=0,
+        workers=1,
+        motion_min_move=min_move,
+    )
     write_corpus(tmp_path, settings)
     truth = {r["clip_id"]: r for r in read_jsonl(tmp_path / "motion_truth.jsonl")}
     plans = {p.clip_id: p for p in plan_motion_clips(settings)}
@@ -465,13 +473,40 @@ def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_pa
             pixel = picture[int(y * row["height"]), int(x * row["width"])].astype(int)
             assert np.abs(pixel - rgb).max() < 40, (clip_id, move)
         phrases = {int(e.t): event_phrase(e) for e in plans[clip_id].events}
+        # every option is an event of the clip or one played backwards: no option is ruled out by one frame
+        backwards = {event_phrase(reversed_event(e)) for e in plans[clip_id].events}
         for q in read_jsonl(tmp_path / "questions.jsonl"):
             if q["clip_id"] != clip_id:
                 continue
             answer = q["options"]["ABCD".index(q["answer"])]
+            if q["category"] in ("timestamp", "order"):
+                assert set(q["options"]) <= set(phrases.values()) | backwards, q
             if q["category"] == "timestamp":
                 assert answer == phrases[int(q["question"][-3:-1])]
             elif q["category"] == "order":
                 assert answer == phrases[min(phrases)]
             elif q["category"] == "direction":
                 assert answer == move["direction"]
+
+
+def test_motion_moves_cross_the_frame_from_one_end_of_their_range_to_the_other():
+    """With `motion_min_move`, a move is never a few pixels: it crosses at least that share of the frame, from
+    a corner of the shape's range to the range's other end, and ends by the last 1 fps frame."""
+    from kangaroo.synth.motion import MOVE_SECONDS, plan_motion_clips
+
+    settings = SynthSettings(num_motion_clips=200, motion_min_move=0.3)
+    directions = Counter()
+    for plan in plan_motion_clips(settings):
+        (move,) = [e for e in plan.events if e.type == "move"]
+        track = plan.tracks[move.track]
+        x_min, x_max, y_min, y_max = track.bounds
+        dx, dy = DIRECTIONS[move.direction]
+        assert abs(move.x_end - move.x) + abs(move.y_end - move.y) >= 0.3, plan.clip_id
+        ends = (
+            {-1: (x_max, x_min), 1: (x_min, x_max), 0: (move.x, move.x)}[dx],
+            {-1: (y_max, y_min), 1: (y_min, y_max), 0: (move.y, move.y)}[dy],
+        )
+        assert (move.x, move.x_end, move.y, move.y_end) == pytest.approx((*ends[0], *ends[1]), abs=1e-4)
+        assert move.t + MOVE_SECONDS <= plan.duration - 1
+        directions[move.direction] += 1
+    assert set(directions) == set(DIRECTIONS) and min(directions.values()) >= 30, directions

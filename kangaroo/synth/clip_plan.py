@@ -146,17 +146,28 @@ def track_state(plan: ClipPlan, track_index: int, t: float) -> tuple[bool, str, 
     return visible, color, x, y
 
 
-def cells(count: int) -> list[tuple[float, float, float, float]]:
-    """Non-overlapping cells (x0, x1, y0, y1) for `count` shapes: whole frame, halves or quadrants."""
+def cells(count: int, stacked: bool = False) -> list[tuple[float, float, float, float]]:
+    """Non-overlapping cells (x0, x1, y0, y1) for `count` shapes: whole frame, halves (side by side, or one
+    above the other if `stacked`) or quadrants."""
     if count == 1:
         return [(0.0, 1.0, 0.0, 1.0)]
     if count == 2:
-        return [(0.0, 0.5, 0.0, 1.0), (0.5, 1.0, 0.0, 1.0)]
+        return (
+            [(0.0, 1.0, 0.0, 0.5), (0.0, 1.0, 0.5, 1.0)]
+            if stacked
+            else [(0.0, 0.5, 0.0, 1.0), (0.5, 1.0, 0.0, 1.0)]
+        )
     return [(0.0, 0.5, 0.0, 0.5), (0.5, 1.0, 0.0, 0.5), (0.0, 0.5, 0.5, 1.0), (0.5, 1.0, 0.5, 1.0)][:count]
 
 
 def place_tracks(
-    rng: np.random.Generator, count: int, width: int, height: int, radius_fraction: float, allow_hidden: bool
+    rng: np.random.Generator,
+    count: int,
+    width: int,
+    height: int,
+    radius_fraction: float,
+    allow_hidden: bool,
+    stacked: bool = False,
 ) -> list[Track]:
     """Distinct shapes and colours, one per cell, at a random point of the cell."""
     radius_px = radius_fraction * min(width, height)
@@ -164,7 +175,7 @@ def place_tracks(
     shapes = rng.choice(SHAPES, size=count, replace=False)
     colors = rng.choice(list(COLORS), size=count, replace=False)
     tracks = []
-    for i, (x0, x1, y0, y1) in enumerate(cells(count)):
+    for i, (x0, x1, y0, y1) in enumerate(cells(count, stacked)):
         bounds = (x0 + rx, max(x0 + rx, x1 - rx), y0 + ry, max(y0 + ry, y1 - ry))
         x = float(rng.uniform(bounds[0], bounds[1]))
         y = float(rng.uniform(bounds[2], bounds[3]))

@@ -4,17 +4,21 @@ The good clips carry one direction and at most one order question each, and time
 about the two long clips: far too few for a small model to learn time, and too few held-out questions to
 tell a learnt skill from chance. Motion clips are cheap (128x96, 4 fps, 8 s), so the corpus can hold
 hundreds: every clip has one move and one or two other events at whole seconds at least two seconds apart,
-so at 1 fps sampling the frame at each event's second shows it and the frame before does not. They live in
-motion/ (never curated: their ground truth is motion_truth.jsonl) and their questions join questions.jsonl,
-so the training `qa` source and the `sample:` benchmark read them like any other clip's, through the same
-frame sampling, timestamp embedding and patchify code.
-"""
+so at 1 fps sampling the frame at each event's second shows it and the frame before does not, and the move
+ends by the last sampled second. With `synth.motion_min_move` shapes start at a corner of their range and
+the move crosses the range (at 64 px two or three patches, not a few pixels). Distractors are the clip's
+other events and its events played backwards, so only the order of the frames tells them apart.
+They live in motion/ (never curated: their ground truth is motion_truth.jsonl) and their questions join
+questions.jsonl, so the training `qa` source and the `sample:` benchmark read them like any other clip's,
+through the same frame sampling, timestamp embedding and patchify code."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from kangaroo.synth.clip_plan import ClipPlan, Event, cfr_times, feasible_moves, place_tracks
+from kangaroo.synth.clip_plan import ClipPlan, Event, Track, cfr_times, feasible_moves, place_tracks
 from kangaroo.synth.describe import clock, event_phrase
 from kangaroo.synth.questions import NUM_OPTIONS, Draft
 from kangaroo.synth.settings import SynthSettings
@@ -47,9 +51,14 @@ def plan_motion_clip(rng: np.random.Generator, index: int, settings: SynthSettin
     plan.radius_fraction = settings.shape_radius_fraction
     for _ in range(100):
         count = int(rng.integers(1, 3))
-        plan.tracks = place_tracks(rng, count, plan.width, plan.height, plan.radius_fraction, True)
+        long_moves_only = settings.motion_min_move > 0
+        # two shapes side by side only have room to move up or down: stack them half the time
+        stacked = long_moves_only and count == 2 and bool(rng.random() < 0.5)
+        plan.tracks = place_tracks(rng, count, plan.width, plan.height, plan.radius_fraction, True, stacked)
+        if long_moves_only:
+            plan.tracks = [at_corner(rng, t) for t in plan.tracks]
         times = event_seconds(rng, duration, int(rng.integers(2, 4)))
-        plan.events = motion_events(rng, plan, times)
+        plan.events = motion_events(rng, plan, times, settings.motion_min_move)
         moves = [e for e in plan.events if e.type == "move"]
         shown = {e.track for e in plan.events if e.type == "appear"} | {
             i for i, t in enumerate(plan.tracks) if t.visible
@@ -59,9 +68,28 @@ def plan_motion_clip(rng: np.random.Generator, index: int, settings: SynthSettin
     raise RuntimeError(f"could not plan motion clip {plan.clip_id}")
 
 
-def motion_events(rng: np.random.Generator, plan: ClipPlan, times: list[int]) -> list[Event]:
+def at_corner(rng: np.random.Generator, track: Track) -> Track:
+    """The track moved to a random corner of its range: every move from there spans the range's full axis."""
+    x_min, x_max, y_min, y_max = track.bounds
+    x = float(rng.choice([x_min, x_max]))
+    y = float(rng.choice([y_min, y_max]))
+    return dataclasses.replace(track, x=round(x, 4), y=round(y, 4))
+
+
+def long_moves(track: Track, x: float, y: float, min_move: float) -> list[tuple[str, float, float]]:
+    """`feasible_moves` that cross at least `min_move` of the frame."""
+    return [m for m in feasible_moves(track, x, y) if abs(m[1] - x) + abs(m[2] - y) >= min_move]
+
+
+def motion_events(
+    rng: np.random.Generator, plan: ClipPlan, times: list[int], min_move: float = 0.0
+) -> list[Event]:
     """Events at `times`: the move at a random one of them, the others appear/disappear/colour changes."""
-    move_at = int(rng.integers(len(times)))
+    # the move ends by the last whole second, so 1 fps sampling shows its start, halfway and end
+    whole_moves = [n for n, t in enumerate(times) if t + MOVE_SECONDS <= plan.duration - 1]
+    if not whole_moves:
+        return []
+    move_at = int(rng.choice(whole_moves))
     state = [[t.visible, t.color, t.x, t.y] for t in plan.tracks]
     busy_until = [0.0] * len(plan.tracks)
     used = {t.color for t in plan.tracks}
@@ -69,11 +97,11 @@ def motion_events(rng: np.random.Generator, plan: ClipPlan, times: list[int]) ->
     for n, t in enumerate(times):
         free = [i for i in range(len(plan.tracks)) if busy_until[i] <= t]
         if n == move_at:
-            options = [i for i in free if state[i][0] and feasible_moves(plan.tracks[i], *state[i][2:])]
+            options = [i for i in free if state[i][0] and long_moves(plan.tracks[i], *state[i][2:], min_move)]
             if not options:
                 return events
             i = int(rng.choice(options))
-            direction, x_end, y_end = rng.permutation(feasible_moves(plan.tracks[i], *state[i][2:]))[0]
+            direction, x_end, y_end = rng.permutation(long_moves(plan.tracks[i], *state[i][2:], min_move))[0]
             x_end, y_end = round(float(x_end), 4), round(float(y_end), 4)
             visible, color, x, y = state[i]
             events.append(
@@ -127,6 +155,19 @@ def plausible_fakes(rng: np.random.Generator, plan: ClipPlan, real: set[str], co
     return [str(p) for p in rng.choice(pool, size=min(count, len(pool)), replace=False)]
 
 
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def reversed_event(event: Event) -> Event:
+    """What the event looks like with the clip played backwards: a move the other way, the colour change
+    undone, appearing for disappearing. Without the order of the frames it is as plausible as the event."""
+    if event.type == "move":
+        return dataclasses.replace(event, direction=OPPOSITE[str(event.direction)])
+    if event.type == "color":
+        return dataclasses.replace(event, color=event.new_color, new_color=event.color)
+    return dataclasses.replace(event, type="disappear" if event.type == "appear" else "appear")
+
+
 def drafts_for_motion_clip(plan: ClipPlan, rng: np.random.Generator, every_timestamp: bool) -> list[Draft]:
     """Direction of the move, which event comes first, and what happens at an event's second (every event's
     for training clips, one per held-out clip so each clip weighs the same in every category)."""
@@ -143,13 +184,20 @@ def drafts_for_motion_clip(plan: ClipPlan, rng: np.random.Generator, every_times
         )
     ]
 
-    def options_beside(answer: str) -> list[str]:
-        others = [p for p in phrases if p != answer]
-        return others + plausible_fakes(rng, plan, real, NUM_OPTIONS - 1 - len(others))
+    def options_beside(j: int) -> list[str]:
+        """The clip's other events, then the asked event played backwards (then the others backwards): a
+        model that sees which events happen but not their order cannot rule any of them out."""
+        others = [p for k, p in enumerate(phrases) if k != j]
+        backwards = [
+            event_phrase(reversed_event(e))
+            for e in [plan.events[j], *(e for k, e in enumerate(plan.events) if k != j)]
+        ]
+        distractors = list(dict.fromkeys(others + [p for p in backwards if p not in real]))[: NUM_OPTIONS - 1]
+        return distractors + plausible_fakes(
+            rng, plan, real | set(distractors), NUM_OPTIONS - 1 - len(distractors)
+        )
 
-    drafts.append(
-        Draft(plan, "order", "Which of these happens first?", phrases[0], options_beside(phrases[0]))
-    )
+    drafts.append(Draft(plan, "order", "Which of these happens first?", phrases[0], options_beside(0)))
     asked = range(len(plan.events)) if every_timestamp else [int(rng.integers(len(plan.events)))]
     for j in asked:
         event = plan.events[j]
@@ -159,7 +207,7 @@ def drafts_for_motion_clip(plan: ClipPlan, rng: np.random.Generator, every_times
                 "timestamp",
                 f"What happens at {clock(event.t)}?",
                 phrases[j],
-                options_beside(phrases[j]),
+                options_beside(j),
             )
         )
     return drafts

@@ -20,6 +20,10 @@ class SynthSettings(Section):
     # dilute the held-out score and add minutes to `make run`. 240 gives 60 held-out questions per category.
     num_motion_clips: int = 0
     motion_seconds: float = 8.0
+    # Shapes in motion clips start at a corner of their range and the move crosses at least this share of
+    # the frame, to the range's other end: at 64 px a move is then 2-3 patches, not a few pixels, and the
+    # positions alone (without their order) tell only the axis. 0 = anywhere in the range, any length.
+    motion_min_move: float = 0.3
     # Still questions' distractors: unseen = colours/shapes the still does not show; shown = the still's other
     # shapes' colours/shapes first, so only binding (which shape wears which colour) answers.
     image_distractors: Literal["unseen", "shown"] = "unseen"
