@@ -155,7 +155,10 @@ def plausible_fakes(rng: np.random.Generator, plan: ClipPlan, real: set[str], co
     return [str(p) for p in rng.choice(pool, size=min(count, len(pool)), replace=False)]
 
 
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+# "left" -> "right" ...: the direction whose step is the negated one
+OPPOSITE = {
+    name: next(n for n, v in DIRECTIONS.items() if v == (-dx, -dy)) for name, (dx, dy) in DIRECTIONS.items()
+}
 
 
 def reversed_event(event: Event) -> Event:
