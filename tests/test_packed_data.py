@@ -176,3 +176,25 @@ def test_refused_credentials_are_named(packed_local, s3_auth_server, tmp_path):
     wrong = S3Server(s3_auth_server.host, s3_auth_server.port, s3_auth_server.access_key, "not-the-secret")
     line = error_line(train_cli(uri, tmp_path / "out", wrong, [f"train.data.cache_dir={tmp_path}"]))
     assert f"{uri}/packed.json" in line and "credentials" in line.lower() or "refused" in line.lower()
+
+
+def test_the_same_corpus_in_another_folder_packs_the_same_records(corpus, packed_local, tmp_path):
+    """Record order (hence every training batch) depends on the corpus's contents, not on where it sits: a
+    copy in another folder packs the same media in the same order with the same samples."""
+    import shutil
+
+    copy = tmp_path / "elsewhere" / "corpus"
+    shutil.copytree(corpus, copy, symlinks=True)
+    rows = (copy / "dataset" / "dataset.jsonl").read_text().replace(str(corpus), str(copy))
+    (copy / "dataset" / "dataset.jsonl").write_text(rows)  # the captioned dataset names its clips absolutely
+    out = tmp_path / "packed"
+    pack_training_data(load_params(PARAMS, "tiny"), copy, out, dataset=copy / "dataset", show_progress=False)
+
+    def samples(packed: Path, root: Path) -> list[tuple]:
+        return [
+            (s["record"], s["source"], str(s["key"]).replace(str(root.resolve()), "CORPUS"))
+            for s in read_jsonl(packed / "samples.jsonl")
+        ]
+
+    assert samples(out, copy) == samples(packed_local, corpus)
+    assert len(samples(out, copy)) > 100

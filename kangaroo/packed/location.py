@@ -46,6 +46,12 @@ class Location:
             return str(Path(relative).resolve())
         return f"{self.uri}/{relative}" if self.remote else str(Path(self.uri) / relative)
 
+    def relative(self, uri: str) -> str:
+        """`uri` relative to this location when it lies under it (the name a record keeps wherever the corpus
+        is copied), else `uri` itself."""
+        prefix = self.uri + "/"
+        return uri[len(prefix) :] if uri.startswith(prefix) else uri
+
     def read_jsonl(self, name: str, required: bool = True) -> list[dict[str, Any]]:
         """Rows of `name` under this location ([] when absent and not required)."""
         target = self.join(name)

@@ -103,7 +103,9 @@ def probe(path: Path, is_image: bool, video_settings) -> dict[str, Any]:
 
 
 def record_order(media: str, seed: int) -> str:
-    """Seeded hash order: shards mix sources and clips, and the order does not depend on input order."""
+    """Seeded hash order: shards mix sources and clips, and the order does not depend on input order. Hash
+    the medium's name inside the corpus, not where the corpus sits: the same corpus in another folder or
+    bucket must give the same records, hence the same samples in every training batch."""
     return hashlib.sha256(f"{seed}:{media}".encode()).hexdigest()
 
 
@@ -127,7 +129,7 @@ def pack_training_data(
     by_media = training_rows(corpus_loc, dataset_loc)
     if not by_media:
         raise PackedDataError(f"{corpus_loc.uri}: no train-split rows to pack")
-    media_order = sorted(by_media, key=lambda m: record_order(m, settings.pack_seed))
+    media_order = sorted(by_media, key=lambda m: record_order(corpus_loc.relative(m), settings.pack_seed))
 
     staging_parent = Path(out) if not is_s3(out) else None
     with tempfile.TemporaryDirectory(prefix="kangaroo-pack-") as tmp:
