@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 WORK := work
 CACHE := .cache
 PROFILE ?= tiny
+PIP_INSTALL := --quiet --no-compile
 
 # DeepSpeed JIT-compiles C++ ops on first use; keep them (and HF caches) in a folder we own.
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/$(CACHE)/torch_extensions
@@ -32,12 +33,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install $(PIP_INSTALL) torch==2.13.0
+	$(BIN)/pip install $(PIP_INSTALL) -c requirements.lock -e '.[dev]'
 	# rapidocr hard-requires GUI opencv-python; its real deps are in pyproject.toml.
-	$(BIN)/pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
+	$(BIN)/pip install $(PIP_INSTALL) --no-deps rapidocr-onnxruntime==1.4.4
 	# litdata without torchvision (CUDA-built wheels break transformers here) and obstore (no plain HTTP).
-	$(BIN)/pip install --quiet --no-deps -c requirements.lock litdata
+	$(BIN)/pip install $(PIP_INSTALL) --no-deps -c requirements.lock litdata
+	# pip byte-compiles on one core (half of a cold install); compileall uses them all. The one file left
+	# out is torch's Python 3.12-only test helper, which pip's compile fails on and ignores.
+	$(BIN)/python -m compileall -q -j 0 -x '/torch/testing/_internal/py312_intrinsics[.]py$$' $(VENV)/lib > /dev/null
 	@touch $@
 
 $(WORK)/tmp:
