@@ -27,21 +27,37 @@ help:
 	@echo "make minio-remote MINIO_ENDPOINT=http://host:9000 - point the DVC remote minio at a real MinIO"
 	@echo "make repro [STAGE=name] - run dvc.yaml stages (dvc repro) with the venv and caches set up"
 
+# Run in the background by the install: DeepSpeed's one JIT-built C++ op here (CPU shared-memory collectives,
+# ~30 s, cached in TORCH_EXTENSIONS_DIR) compiles while pip installs the rest, not inside the first stage.
+define PREBUILD_DEEPSPEED_OPS
+from deepspeed.accelerator import get_accelerator
+builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+if builder is not None and builder.is_compatible():
+    builder.load()
+endef
+export PREBUILD_DEEPSPEED_OPS
+
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@mkdir -p $(CACHE) $(WORK)/tmp
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build; then DeepSpeed, whose op
+	# builds beside the rest of the install.
+	# rapidocr hard-requires GUI opencv-python; its real deps are in pyproject.toml. litdata without
+	# torchvision (CUDA-built wheels break transformers here) and obstore (no plain HTTP).
+	# pip byte-compiles on one core (half of a cold install); compileall uses them all. The one file left out
+	# is torch's Python 3.12-only test helper, which pip's compile fails on and ignores.
 	$(BIN)/pip install $(PIP_INSTALL) torch==2.13.0
-	$(BIN)/pip install $(PIP_INSTALL) -c requirements.lock -e '.[dev]'
-	# rapidocr hard-requires GUI opencv-python; its real deps are in pyproject.toml.
-	$(BIN)/pip install $(PIP_INSTALL) --no-deps rapidocr-onnxruntime==1.4.4
-	# litdata without torchvision (CUDA-built wheels break transformers here) and obstore (no plain HTTP).
-	$(BIN)/pip install $(PIP_INSTALL) --no-deps -c requirements.lock litdata
-	# pip byte-compiles on one core (half of a cold install); compileall uses them all. The one file left
-	# out is torch's Python 3.12-only test helper, which pip's compile fails on and ignores.
-	$(BIN)/python -m compileall -q -j 0 -x '/torch/testing/_internal/py312_intrinsics[.]py$$' $(VENV)/lib > /dev/null
+	$(BIN)/pip install $(PIP_INSTALL) -c requirements.lock deepspeed
+	$(BIN)/python -c "$$PREBUILD_DEEPSPEED_OPS" > $(CACHE)/deepspeed-ops.log 2>&1 & build=$$!; \
+	$(BIN)/pip install $(PIP_INSTALL) -c requirements.lock -e '.[dev]' && \
+	$(BIN)/pip install $(PIP_INSTALL) --no-deps rapidocr-onnxruntime==1.4.4 && \
+	$(BIN)/pip install $(PIP_INSTALL) --no-deps -c requirements.lock litdata && \
+	$(BIN)/python -m compileall -q -j 0 -x '/torch/testing/_internal/py312_intrinsics[.]py$$' $(VENV)/lib \
+	  > /dev/null; installed=$$?; \
+	wait $$build || { cat $(CACHE)/deepspeed-ops.log; exit 1; }; exit $$installed
 	@touch $@
 
 $(WORK)/tmp:

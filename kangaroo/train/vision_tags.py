@@ -109,9 +109,11 @@ def place_loss(place_logits: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(place_logits.reshape(batch * tokens, places), targets)
 
 
-def _stills(corpus_dir: Path, split: str, size: int, policy: str) -> tuple[torch.Tensor, list[dict]]:
+def _stills(
+    corpus_dir: Path, split: str, size: int, policy: str, limit: int | None = None
+) -> tuple[torch.Tensor, list[dict]]:
     """The split's stills as uint8 [N, 3, size, size] (a quarter of float32's memory) and their rows, each
-    with its file's `width` and `height` added."""
+    with its file's `width` and `height` added; at most `limit` of them (the first readable ones)."""
     from kangaroo.video import VideoError, read_image
 
     source = corpus_dir / "images.jsonl"
@@ -120,6 +122,8 @@ def _stills(corpus_dir: Path, split: str, size: int, policy: str) -> tuple[torch
     rows = [r for r in read_jsonl(source, TrainInputError) if r.get("split", "train") == split]
     frames, kept = [], []
     for row in tqdm(rows, desc=f"read {split} stills", unit="image", leave=False):
+        if limit is not None and len(kept) >= limit:
+            break
         try:
             image = read_image(corpus_dir / row["image"], size=None, policy=policy)
         except VideoError as err:
@@ -236,11 +240,8 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
     config = vision_config(model, use_pretrained=False)
     num_places = (config.image_size // config.patch_size) ** 2 if settings.place_loss_weight else 0
     tagger = TokenTagger(AutoModel.from_config(config), config.hidden_size, len(tags), num_places)
-    eval_pixels, eval_rows = _stills(corpus_dir, "eval", size, policy)
-    eval_captions = [row["caption"] for row in eval_rows]
-    eval_pixels, eval_targets = eval_pixels[: settings.eval_images], None
-    if eval_captions:
-        eval_targets = tag_targets(eval_captions[: settings.eval_images], tags)
+    eval_pixels, eval_rows = _stills(corpus_dir, "eval", size, policy, limit=settings.eval_images)
+    eval_targets = tag_targets([row["caption"] for row in eval_rows], tags) if eval_rows else None
 
     # colour-shape pairs apart: their AP rises late (the shapes "click"), hidden in the mAP over all tags
     pair_columns = [i for i, tag in enumerate(tags) if " " in tag]
