@@ -43,6 +43,19 @@ def test_reversed_frames_and_constant_timestamps():
         perturb_frames(original, "upside_down", "q")
 
 
+def test_repeated_frame_shows_one_seeded_frame_at_every_timestamp():
+    original = _frames()
+    chosen = set()
+    for key in ("q_00001", "q_00002", "q_00003", "q_00004", "q_00005"):
+        repeated = perturb_frames(original, "repeated_frame", key)
+        values = {int(frame[0, 0, 0]) // 10 for frame in repeated.frames}
+        assert len(values) == 1 and repeated.frames.shape == original.frames.shape
+        np.testing.assert_array_equal(repeated.timestamps, original.timestamps)
+        np.testing.assert_array_equal(perturb_frames(original, "repeated_frame", key).frames, repeated.frames)
+        chosen |= values
+    assert len(chosen) > 1  # the frame depends on the question, not always the first or the middle one
+
+
 def test_a_single_frame_cannot_be_shuffled_into_anything_else():
     one = _frames(1)
     np.testing.assert_array_equal(perturb_frames(one, "shuffled_frames", "q").frames, one.frames)
@@ -61,7 +74,13 @@ def controlled_result(tmp_path_factory):
     write_corpus(
         corpus,
         params.synth.model_copy(
-            update={"num_videos": 24, "num_images": 4, "num_motion_clips": 16, "long_video_seconds": 30.0}
+            update={
+                "num_videos": 24,
+                "num_images": 4,
+                "num_motion_clips": 16,
+                "motion_eval_fraction": 0.25,
+                "long_video_seconds": 30.0,
+            }
         ),
     )
     model, processor = build_model_and_processor(params.model)
@@ -119,7 +138,7 @@ def test_the_perturbed_frames_reach_the_model(controlled_result, tmp_path):
         progress=False,
     )
     plain = [p["likelihood"]["option_logprobs"] for p in result.predictions]
-    for control in ("reversed_frames", "constant_timestamps"):
+    for control in ("reversed_frames", "constant_timestamps", "repeated_frame"):
         controlled = controlled_sampler(sampler, control)
         perturbed = evaluate_model(
             model, processor, questions, plain_settings, controlled, processor.image_size, ("likelihood",),

@@ -157,7 +157,7 @@ def test_missing_shard_object_is_named(packed_local, s3_server, s3_bucket, tmp_p
     shard = json.loads((packed_local / "packed.json").read_text())["shards"][0]["file"]
     s3_server.boto_client().delete_object(Bucket=s3_bucket, Key=f"missing/{shard}")
     line = error_line(train_cli(uri, tmp_path / "out", s3_server, [f"train.data.cache_dir={tmp_path}"]))
-    assert f"{uri}/{shard}" in line and "ObjectNotFound" in line or "no such" in line.lower()
+    assert f"{uri}/{shard}" in line and ("ObjectNotFound" in line or "no such" in line.lower())
 
 
 def test_unreachable_endpoint_is_named(packed_local, s3_server, s3_bucket, tmp_path):
@@ -175,7 +175,7 @@ def test_refused_credentials_are_named(packed_local, s3_auth_server, tmp_path):
     uri = upload(s3_auth_server, packed_local, "packed-auth", "v1")
     wrong = S3Server(s3_auth_server.host, s3_auth_server.port, s3_auth_server.access_key, "not-the-secret")
     line = error_line(train_cli(uri, tmp_path / "out", wrong, [f"train.data.cache_dir={tmp_path}"]))
-    assert f"{uri}/packed.json" in line and "credentials" in line.lower() or "refused" in line.lower()
+    assert f"{uri}/packed.json" in line and ("credentials" in line.lower() or "refused" in line.lower())
 
 
 def test_the_same_corpus_in_another_folder_packs_the_same_records(corpus, packed_local, tmp_path):

@@ -77,7 +77,7 @@ def corpus(tmp_path_factory):
             "num_videos": 24,
             "num_images": 4,
             "num_motion_clips": NUM_MOTION_CLIPS,
-            "eval_fraction": EVAL_FRACTION,
+            "motion_eval_fraction": EVAL_FRACTION,
             "long_video_seconds": 30.0,
         }
     )

@@ -51,7 +51,13 @@ def test_positive_control_trained_on_the_answers_scores_near_one(tmp_path):
     params = load_params(ROOT / "params.yaml", "tiny", RECIPE)
     corpus = tmp_path / "corpus"
     settings = params.synth.model_copy(
-        update={"num_videos": 24, "num_images": 4, "num_motion_clips": 16, "long_video_seconds": 30.0}
+        update={
+            "num_videos": 24,
+            "num_images": 4,
+            "num_motion_clips": 16,
+            "motion_eval_fraction": 0.25,
+            "long_video_seconds": 30.0,
+        }
     )
     write_corpus(corpus, settings)
     view = answer_key_corpus(corpus, tmp_path / "answer-key")

@@ -39,7 +39,7 @@ def evaluate(
         typer.Option(
             "--temporal-control",
             help="Also score with the temporal signal perturbed (repeatable): shuffled_frames, "
-            "reversed_frames, constant_timestamps. Default: eval.temporal_controls.",
+            "reversed_frames, constant_timestamps, repeated_frame. Default: eval.temporal_controls.",
         ),
     ] = None,
     params_file: ParamsFile = None,

@@ -10,6 +10,9 @@ processor sees them, so the perturbed input flows through the same timestamp emb
 - ``reversed_frames``: the frames back to front, timestamps still increasing (a move left looks like right).
 - ``constant_timestamps``: every frame gets the first frame's timestamp; the order of frames is kept, so only
   "when" is lost (a model that reads time from frame order alone is not affected by this one).
+- ``repeated_frame``: one of the frames (seeded per question) at every timestamp: what an image model sees.
+  Shuffling keeps the bag of frames, which can still tell when a single change happened (how many frames
+  show the shape); one repeated frame leaves nothing of the time axis.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-TemporalControl = Literal["shuffled_frames", "reversed_frames", "constant_timestamps"]
-TEMPORAL_CONTROLS: tuple[str, ...] = ("shuffled_frames", "reversed_frames", "constant_timestamps")
+TemporalControl = Literal["shuffled_frames", "reversed_frames", "constant_timestamps", "repeated_frame"]
+TEMPORAL_CONTROLS: tuple[str, ...] = get_args(TemporalControl)
 
 
 def _permutation(key: str, count: int) -> np.ndarray:
@@ -45,6 +48,11 @@ def perturb_frames(frames: Any, control: str, key: str) -> Any:
         return replace(frames, frames=pictures[::-1].copy())
     if control == "constant_timestamps":
         return replace(frames, timestamps=np.full_like(stamps, stamps[0] if len(stamps) else 0.0))
+    if control == "repeated_frame":
+        if not len(pictures):
+            return frames
+        chosen = int(_permutation(key, len(pictures))[0])
+        return replace(frames, frames=np.repeat(pictures[chosen : chosen + 1], len(pictures), axis=0))
     raise ValueError(f"unknown temporal control {control!r}; known: {', '.join(TEMPORAL_CONTROLS)}")
 
 

@@ -217,14 +217,15 @@ def drafts_for_motion_clip(plan: ClipPlan, rng: np.random.Generator, every_times
 
 
 def plan_motion_clips(settings: SynthSettings) -> list[ClipPlan]:
-    """`settings.num_motion_clips` plans; the first `eval_fraction` of a seeded permutation is held out."""
+    """`settings.num_motion_clips` plans; the first `motion_eval_fraction` of a seeded permutation is held
+    out."""
     plans = [
         plan_motion_clip(np.random.default_rng([settings.seed, 9, index]), index, settings)
         for index in range(settings.num_motion_clips)
     ]
     order = np.random.default_rng([settings.seed, 10]).permutation(len(plans))
     for rank, i in enumerate(order):
-        plans[i].split = "eval" if rank < round(settings.eval_fraction * len(plans)) else "train"
+        plans[i].split = "eval" if rank < round(settings.motion_eval_fraction * len(plans)) else "train"
     return plans
 
 
