@@ -29,6 +29,7 @@ OVERRIDES = [
     "synth.num_videos=48",
     "synth.num_images=3000",
     "synth.num_long_videos=0",
+    "synth.num_motion_clips=0",  # motion clips are never curated or captioned
     "train.vision_pretrain.steps=1500",
     # Caption tags only: at 1,500 steps the tiny profile's region-supervised tower transfers less well from
     # stills to clip frames (its aligner: held-out stills 0.82 after 200 steps, and after 400 the clean clips
