@@ -39,9 +39,9 @@ export PREBUILD_DEEPSPEED_OPS
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# pip itself runs with TMPDIR=work/tmp, and the op build logs into .cache
+$(VENV)/.installed: pyproject.toml requirements.lock | $(WORK)/tmp
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@mkdir -p $(CACHE) $(WORK)/tmp
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build; then DeepSpeed, whose op
 	# builds beside the rest of the install.

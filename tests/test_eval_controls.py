@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_helpers import write_small_motion_corpus
 
 from kangaroo.eval.controls import TEMPORAL_CONTROLS, controlled_sampler, perturb_frames
 from kangaroo.eval.frames import QuestionFrames
@@ -67,22 +68,10 @@ def controlled_result(tmp_path_factory):
     from kangaroo.config import load_params
     from kangaroo.eval.runner import evaluate_checkpoint
     from kangaroo.model.build import build_model_and_processor, save_model_and_processor
-    from kangaroo.synth.corpus import write_corpus
 
     params = load_params(ROOT / "params.yaml", "tiny")
     corpus = tmp_path_factory.mktemp("corpus")
-    write_corpus(
-        corpus,
-        params.synth.model_copy(
-            update={
-                "num_videos": 24,
-                "num_images": 4,
-                "num_motion_clips": 16,
-                "motion_eval_fraction": 0.25,
-                "long_video_seconds": 30.0,
-            }
-        ),
-    )
+    write_small_motion_corpus(corpus, params.synth)
     model, processor = build_model_and_processor(params.model)
     checkpoint = save_model_and_processor(model, processor, tmp_path_factory.mktemp("random") / "model")
     params = params.model_copy(

@@ -29,6 +29,7 @@ import math
 from pathlib import Path
 
 import pytest
+from train_helpers import write_small_motion_corpus
 
 from kangaroo.config import load_params
 from kangaroo.eval.checks import band_for, chance_report
@@ -69,21 +70,10 @@ def motion_category_view(corpus: Path, out: Path, category: str) -> Path:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from kangaroo.synth.corpus import write_corpus
 
     params = load_params(ROOT / "params.yaml", "tiny", RECIPE)
-    settings = params.synth.model_copy(
-        update={
-            "num_videos": 24,
-            "num_images": 4,
-            "num_motion_clips": NUM_MOTION_CLIPS,
-            "motion_eval_fraction": EVAL_FRACTION,
-            "long_video_seconds": 30.0,
-        }
-    )
     out = tmp_path_factory.mktemp("temporal") / "corpus"
-    write_corpus(out, settings)
-    return out
+    return write_small_motion_corpus(out, params.synth, NUM_MOTION_CLIPS, EVAL_FRACTION)
 
 
 @pytest.fixture(scope="module", params=CATEGORIES)

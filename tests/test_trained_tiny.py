@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from train_helpers import write_small_motion_corpus
 
 from kangaroo.config import load_params
 from kangaroo.eval.benchmarks import BenchmarkSpec, load_benchmark
@@ -45,21 +46,11 @@ def test_positive_control_trained_on_the_answers_scores_near_one(tmp_path):
     from kangaroo.eval.positive_control import answer_key_corpus
     from kangaroo.eval.runner import evaluate_checkpoint
     from kangaroo.packed.pack import pack_training_data
-    from kangaroo.synth.corpus import write_corpus
     from kangaroo.train.loop import train_stage
 
     params = load_params(ROOT / "params.yaml", "tiny", RECIPE)
     corpus = tmp_path / "corpus"
-    settings = params.synth.model_copy(
-        update={
-            "num_videos": 24,
-            "num_images": 4,
-            "num_motion_clips": 16,
-            "motion_eval_fraction": 0.25,
-            "long_video_seconds": 30.0,
-        }
-    )
-    write_corpus(corpus, settings)
+    write_small_motion_corpus(corpus, params.synth)
     view = answer_key_corpus(corpus, tmp_path / "answer-key")
     held_out = load_benchmark(BenchmarkSpec.parse(f"sample:{corpus}", "eval"))
     assert len(held_out) >= 30

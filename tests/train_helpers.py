@@ -1,5 +1,5 @@
-"""A small packed corpus for training tests: stills only (the cheapest corpus to make), enough rows for two
-ranks."""
+"""Small corpora for training tests: packed stills only (the cheapest corpus to make, enough rows for two
+ranks), and a small sample corpus with motion clips."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def pack_still_images(corpus_dir: Path, packed_dir: Path) -> Path:
     (corpus_dir / "image_questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     pack_training_data(load_params(ROOT / "params.yaml", "tiny"), corpus_dir, packed_dir, show_progress=False)
     return packed_dir
+
+
+def write_small_motion_corpus(
+    out: Path, synth, num_motion_clips: int = 16, motion_eval_fraction: float = 0.25
+) -> Path:
+    """A sample corpus in OUT: 24 clips, 4 stills, 30 s long clips and NUM_MOTION_CLIPS motion clips, a
+    MOTION_EVAL_FRACTION of them held out; the rest of SYNTH (a profile's `synth` settings) unchanged."""
+    from kangaroo.synth.corpus import write_corpus
+
+    settings = synth.model_copy(
+        update={
+            "num_videos": 24,
+            "num_images": 4,
+            "num_motion_clips": num_motion_clips,
+            "motion_eval_fraction": motion_eval_fraction,
+            "long_video_seconds": 30.0,
+        }
+    )
+    write_corpus(out, settings)
+    return out
