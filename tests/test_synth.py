@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kangaroo.synth.clip_plan import BAD_KINDS, EXPECTED_REASON, SynthError, plan_corpus
-from kangaroo.synth.corpus import ground_truth_row, write_corpus
+from kangaroo.synth.corpus import ground_truth_row, write_corpus, write_jsonl
 from kangaroo.synth.describe import indefinite
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.settings import SynthSettings
@@ -444,16 +444,17 @@ def test_shown_image_distractors_need_binding(tmp_path):
 @pytest.mark.parametrize("min_move", [0.0, 0.3])
 def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_path, min_move):
     """Decoded at 1 fps like training and evaluation: the moving shape's colour is at its start centre on the
-    move's second and at its end centre two seconds later; each timestamp question's answer is the event at
-    the second it names, and the order question's answer is the first event."""
-    from kangaroo.synth.describe import event_phrase
-    from kangaroo.synth.motion import MOVE_SECONDS, plan_motion_clips, reversed_event
+    frame before the move's second and at its end centre on that second; a shape that appears (disappears)
+    is shown from (until) its event's second; each timestamp question's answer is the event at the second it
+    names, the order question's answer is the first event, and each question's options are two events of the
+    clip and those two played backwards."""
+    from kangaroo.synth.motion import event_second, motion_phrase, plan_motion_clips, reversed_event
     from kangaroo.video import open_video
 
     settings = SynthSettings(
         num_videos=20,
         num_images=2,
-        num_motion_clips=6,
+        num_motion_clips=8,
         num_long_videos=0,
         workers=1,
         motion_min_move=min_move,
@@ -462,31 +463,42 @@ def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_pa
     truth = {r["clip_id"]: r for r in read_jsonl(tmp_path / "motion_truth.jsonl")}
     plans = {p.clip_id: p for p in plan_motion_clips(settings)}
     assert set(truth) == set(plans) and {r["split"] for r in truth.values()} == {"train", "eval"}
+    kinds = Counter()
     for clip_id, row in truth.items():
         with open_video(tmp_path / row["video"]) as reader:
             frames = reader.sample_fps(1.0, 16)
         assert frames.timestamps.tolist() == [float(t) for t in range(8)]
-        (move,) = [e for e in row["events"] if e["type"] == "move"]
-        rgb = COLORS[move["color"]]
-        start, end = frames.frames[int(move["t"])], frames.frames[int(move["t"]) + MOVE_SECONDS]
-        for picture, x, y in ((start, move["x"], move["y"]), (end, move["x_end"], move["y_end"])):
-            pixel = picture[int(y * row["height"]), int(x * row["width"])].astype(int)
-            assert np.abs(pixel - rgb).max() < 40, (clip_id, move)
-        phrases = {int(e.t): event_phrase(e) for e in plans[clip_id].events}
-        # every option is an event of the clip or one played backwards: no option is ruled out by one frame
-        backwards = {event_phrase(reversed_event(e)) for e in plans[clip_id].events}
+
+        def pixel(second, x, y, frames=frames, row=row):
+            return frames.frames[second][int(y * row["height"]), int(x * row["width"])].astype(int)
+
+        for event in plans[clip_id].events:
+            second, rgb = event_second(event), COLORS[event.color]
+            kinds[event.type] += 1
+            if event.type == "move":
+                assert np.abs(pixel(second - 1, event.x, event.y) - rgb).max() < 40, (clip_id, event)
+                assert np.abs(pixel(second, event.x_end, event.y_end) - rgb).max() < 40, (clip_id, event)
+            elif event.type in ("appear", "disappear"):
+                shown, hidden = (second, second - 1) if event.type == "appear" else (second - 1, second)
+                assert np.abs(pixel(shown, event.x, event.y) - rgb).max() < 40, (clip_id, event)
+                assert np.abs(pixel(hidden, event.x, event.y) - rgb).max() > 60, (clip_id, event)
+        phrases = {event_second(e): motion_phrase(e) for e in plans[clip_id].events}
+        backwards = {motion_phrase(e): motion_phrase(reversed_event(e)) for e in plans[clip_id].events}
         for q in read_jsonl(tmp_path / "questions.jsonl"):
             if q["clip_id"] != clip_id:
                 continue
             answer = q["options"]["ABCD".index(q["answer"])]
             if q["category"] in ("timestamp", "order"):
-                assert set(q["options"]) <= set(phrases.values()) | backwards, q
+                real = [o for o in q["options"] if o in backwards]
+                assert len(real) == 2 and answer in real, q
+                assert set(q["options"]) == set(real) | {backwards[o] for o in real}, q
             if q["category"] == "timestamp":
                 assert answer == phrases[int(q["question"][-3:-1])]
             elif q["category"] == "order":
                 assert answer == phrases[min(phrases)]
             elif q["category"] == "direction":
-                assert answer == move["direction"]
+                assert [answer] == [e["direction"] for e in row["events"] if e["type"] == "move"]
+    assert {"move", "color"} <= set(kinds), kinds
 
 
 def test_motion_moves_cross_the_frame_from_one_end_of_their_range_to_the_other():
@@ -510,3 +522,42 @@ def test_motion_moves_cross_the_frame_from_one_end_of_their_range_to_the_other()
         assert move.t + MOVE_SECONDS <= plan.duration - 1
         directions[move.direction] += 1
     assert set(directions) == set(DIRECTIONS) and min(directions.values()) >= 30, directions
+
+
+def test_motion_questions_cannot_be_answered_from_their_wording(tmp_path):
+    """A predictor that never sees a frame, fitted on the training clips' questions (each option's words,
+    paired with the question's words and counted across the other options), stays inside the chance band on
+    the held-out clips' direction, order and timestamp questions. The generator this replaced let it reach
+    ~0.5 on order and timestamp (docs/training.md E54). Positive control, a leak of that kind: drop the
+    questions whose answer is a disappearance or a move right or down, so the wording tells an event from its
+    played-backwards twin (that generator never made a disappearance the first event), and it finds it."""
+    from kangaroo.eval.benchmarks import load_sample
+    from kangaroo.eval.checks import band_for, wording_baseline_accuracies
+    from kangaroo.eval.settings import EvalSettings
+    from kangaroo.synth.motion import motion_question_drafts, plan_motion_clips
+    from kangaroo.synth.questions import write_questions
+
+    settings = SynthSettings(num_motion_clips=4000)
+    plans = plan_motion_clips(settings)
+    write_jsonl(tmp_path / "questions.jsonl", write_questions([], 0, motion_question_drafts(plans, 0)))
+    train, held_out = load_sample(tmp_path, "train"), load_sample(tmp_path, "eval")
+    sigma = EvalSettings().chance_sigma
+
+    def band(questions, category):
+        return band_for(0.25, sum(q.category == category for q in questions), sigma)
+
+    accuracies = wording_baseline_accuracies(train, held_out)
+    assert set(accuracies) == {"direction", "order", "timestamp"}
+    for category, accuracy in accuracies.items():
+        low, high = band(held_out, category)
+        assert low <= accuracy <= high, (category, accuracy, (low, high))
+
+    def answer_is_not_a_backwards_twin(q):
+        return not q.options[q.answer_index].endswith(("disappears", "moves right", "moves down"))
+
+    leaky_train, leaky_held_out = (
+        [q for q in questions if answer_is_not_a_backwards_twin(q)] for questions in (train, held_out)
+    )
+    leaked = wording_baseline_accuracies(leaky_train, leaky_held_out)
+    for category in ("order", "timestamp"):
+        assert leaked[category] > band(leaky_held_out, category)[1], leaked

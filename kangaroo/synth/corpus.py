@@ -17,7 +17,7 @@ from kangaroo.synth.clip_plan import EXPECTED_REASON, ClipPlan, Event, SynthErro
 from kangaroo.synth.describe import reference_caption, source_caption
 from kangaroo.synth.encode import write_clip
 from kangaroo.synth.images import write_images
-from kangaroo.synth.motion import drafts_for_motion_clip, motion_truth_row, plan_motion_clips
+from kangaroo.synth.motion import motion_question_drafts, motion_truth_row, plan_motion_clips
 from kangaroo.synth.questions import write_questions
 from kangaroo.synth.render import text_fraction
 from kangaroo.synth.settings import SynthSettings
@@ -132,13 +132,7 @@ def write_corpus(out: str | Path, settings: SynthSettings) -> dict:
         motion_sizes = render_all(motion_plans, out / "motion", settings)
         write_jsonl(out / "motion_truth.jsonl", (motion_truth_row(p) for p in motion_plans))
         megabytes += sum(motion_sizes.values()) / 1e6
-    motion_rng = np.random.default_rng([settings.seed, 11])
-    motion_drafts = [
-        d
-        for p in motion_plans
-        for d in drafts_for_motion_clip(p, motion_rng, every_timestamp=p.split == "train")
-    ]
-    questions = write_questions(plans, settings.seed, motion_drafts)
+    questions = write_questions(plans, settings.seed, motion_question_drafts(motion_plans, settings.seed))
     write_jsonl(out / "questions.jsonl", questions)
     images, image_questions = write_images(out, settings)
     write_jsonl(out / "images.jsonl", images)
