@@ -52,6 +52,7 @@ def _register_commands() -> None:
     app.command("plan-memory")(train_cli.plan_memory_command)
     app.command("trainjob")(k8s_cli.trainjob)
     app.command("evaluate")(eval_cli.evaluate)
+    app.command("check-benchmark")(eval_cli.check_benchmark)
     app.command("model-info")(model_cli.model_info)
     app.command("model-convert-eva")(model_cli.convert_eva)
     app.command("dvc-plot-data")(storage_cli.dvc_plot_data)

@@ -2,6 +2,7 @@
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 
@@ -13,6 +14,7 @@ def setup_logging(level: str = "INFO") -> None:
         level=numeric,
         format="%(name)s: %(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
+        # stderr, so what a command prints (JSON, YAML) can be piped without its logs
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=True)],
         force=True,
     )

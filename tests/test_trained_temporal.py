@@ -12,7 +12,8 @@ spatial-temporal patchify and the LLM:
   their order still tell the axis, so a shuffle leaves two of the four options).
 - order: the options are the first event, another event of the clip, and both played backwards ("the circle
   turns red" for "the circle turns blue"), in clips as likely as their time-reversed selves, so the wording
-  tells nothing (tests/test_synth.py) and reversed or shuffled frames put the score in or below its band.
+  tells nothing (tests/test_check_benchmark.py) and reversed or shuffled frames put the score in or below
+  its band.
 A bug that drops frame order anywhere on that path (sampling, patchify grouping, the placement of visual
 tokens) leaves the model nothing to learn these from and fails the first check.
 

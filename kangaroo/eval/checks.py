@@ -97,6 +97,14 @@ def wording_baseline_accuracies(
     option names, at which second, beside which other options. If it scores above chance, the wording, not
     the video, answers part of the benchmark.
     """
+    hits, totals = wording_baseline_hits(train, held_out)
+    return {category: hits[category] / totals[category] for category in sorted(totals)}
+
+
+def wording_baseline_hits(
+    train: Sequence[MCQuestion], held_out: Sequence[MCQuestion]
+) -> tuple[Counter[str], Counter[str]]:
+    """(hits, questions) per category of `wording_baseline_accuracies`; a tie of m options scores 1/m."""
     seen: Counter[tuple[str, ...]] = Counter()
     answered: Counter[tuple[str, ...]] = Counter()
     for q in train:
@@ -120,7 +128,42 @@ def wording_baseline_accuracies(
         best = [i for i, score in enumerate(scores) if score >= max(scores) - 1e-9]
         hits[q.category] += (q.answer_index in best) / len(best)
         totals[q.category] += 1
-    return {category: hits[category] / totals[category] for category in sorted(totals)}
+    return hits, totals
+
+
+def blind_baseline_report(
+    questions: Sequence[MCQuestion], sigma: float, fit: Sequence[MCQuestion] | None = None
+) -> dict[str, Any]:
+    """How well predictors that never see the video answer `questions`, each beside its chance band.
+
+    The answer-agnostic guessers over all questions, and the wording baseline per category, fitted on `fit`
+    (a training split) or, without one, two-fold on the questions themselves (fit on one half, score the
+    other). `leaks` names every predictor above its band: the words, not the videos, answer those.
+    """
+    low, high = chance_band(questions, sigma)
+    guessers = {
+        name: {"accuracy": accuracy, "chance_band": [low, high]}
+        for name, accuracy in answer_agnostic_accuracies(questions).items()
+    }
+    if fit is not None:
+        hits, totals = wording_baseline_hits(fit, questions)
+    else:
+        halves = (questions[0::2], questions[1::2])
+        hits, totals = wording_baseline_hits(halves[1], halves[0])
+        other_hits, other_totals = wording_baseline_hits(halves[0], halves[1])
+        hits, totals = hits + other_hits, totals + other_totals
+    wording = {}
+    for category in sorted(totals):
+        band = chance_band([q for q in questions if q.category == category], sigma)
+        wording[category] = {"accuracy": hits[category] / totals[category], "chance_band": list(band)}
+    above = {**guessers, **{f"wording:{c}": entry for c, entry in wording.items()}}
+    return {
+        "num_questions": len(questions),
+        "wording_fitted_on": "fit split" if fit is not None else "two-fold",
+        "answer_agnostic": guessers,
+        "wording_baseline": wording,
+        "leaks": [name for name, entry in above.items() if entry["accuracy"] > entry["chance_band"][1]],
+    }
 
 
 def guessing_band(questions: Sequence[MCQuestion], sigma: float) -> tuple[float, float]:

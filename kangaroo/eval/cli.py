@@ -1,4 +1,5 @@
-"""`kangaroo evaluate`: score a checkpoint on a multiple-choice video QA benchmark."""
+"""`kangaroo evaluate`: score a checkpoint on a multiple-choice video QA benchmark; `kangaroo
+check-benchmark`: can the benchmark be answered without its videos?"""
 
 from enum import StrEnum
 from pathlib import Path
@@ -70,3 +71,48 @@ def evaluate(
         lmms_eval_json,
         progress=True,
     )
+
+
+def check_benchmark(
+    benchmark: Annotated[
+        str,
+        typer.Option("--benchmark", help="sample:DIR | mvbench:PATH | videomme:PATH | egoschema:PATH."),
+    ],
+    split: Annotated[
+        str | None, typer.Option("--split", help="Questions to check: sample split (default eval).")
+    ] = None,
+    fit_split: Annotated[
+        str | None,
+        typer.Option(
+            "--fit-split",
+            help="Sample split to fit the wording baseline on (e.g. train); default: two-fold on the checked "
+            "questions.",
+        ),
+    ] = None,
+    params_file: ParamsFile = None,
+    profile: Profile = None,
+    overrides: Overrides = None,
+) -> None:
+    """Print (JSON) how predictors that never see a video score: always one letter, longest/shortest option,
+    and a wording baseline per category, each with its eval.chance_sigma chance band. Exit 1 if any is above
+    its band."""
+    import json
+    import logging
+
+    from kangaroo.eval.benchmarks import BenchmarkSpec, load_benchmark
+    from kangaroo.eval.checks import blind_baseline_report
+
+    params = resolve_params(params_file, profile, overrides)
+
+    def load(which: str | None):
+        spec = BenchmarkSpec.parse(benchmark, which)
+        return load_benchmark(spec, params.eval.cache_dir, params.storage)
+
+    questions = load(split or ("eval" if benchmark.startswith("sample:") else None))
+    report = blind_baseline_report(
+        questions, params.eval.chance_sigma, load(fit_split) if fit_split else None
+    )
+    typer.echo(json.dumps(report, indent=1))
+    if report["leaks"]:
+        logging.getLogger(__name__).error("%s: answerable without the video: %s", benchmark, report["leaks"])
+        raise typer.Exit(1)

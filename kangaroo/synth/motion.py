@@ -22,8 +22,8 @@ Only the frames may answer the order and timestamp questions, never the words (d
   seen to move (otherwise "appears" would come before "moves" by construction);
 - the options name shapes without colours (shapes are distinct within a clip), so a colour named in one
   option cannot date a colour change named in another.
-`tests/test_synth.py` fits a frame-less predictor on the training questions and checks it stays at chance
-on the held-out ones."""
+`tests/test_check_benchmark.py` fits a frame-less predictor on the training questions and checks it stays at
+chance on the held-out ones (`kangaroo check-benchmark` runs it on any benchmark)."""
 
 from __future__ import annotations
 
