@@ -110,7 +110,7 @@ def test_metrics_predictions_and_lmms_eval_files(random_result, corpus, params):
     ):
         assert key in metrics
     assert metrics["chance"] == pytest.approx(0.25)
-    assert set(metrics["per_category"]) >= {"color", "timestamp"}
+    assert set(metrics["per_category"]) >= {"color", "long_timestamp"}
     confusion = metrics["likelihood"]["confusion"]
     assert confusion["labels"] == ["A", "B", "C", "D", "none"]
     assert sum(map(sum, confusion["matrix"])) == metrics["num_questions"]
@@ -119,9 +119,9 @@ def test_metrics_predictions_and_lmms_eval_files(random_result, corpus, params):
     timestamp_questions = [
         q
         for q in load_benchmark(BenchmarkSpec.parse(f"sample:{corpus}", "eval"))
-        if q.category == "timestamp"
+        if q.category == "long_timestamp"
     ]
-    assert long_video["category"] == "timestamp"
+    assert long_video["category"] == "long_timestamp"
     assert long_video["likelihood"]["num_questions"] == len(timestamp_questions) > 0
     run = metrics["run"]
     assert run["decoder_backend"] == params.video.backend and run["split"] == "eval"
@@ -133,7 +133,7 @@ def test_metrics_predictions_and_lmms_eval_files(random_result, corpus, params):
     # A 150 s clip at the 1 fps cap gets the full frame budget; timestamps are real seconds, not indices.
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == metrics["num_questions"]
-    long_row = next(r for r in rows if r["category"] == "timestamp")
+    long_row = next(r for r in rows if r["category"] == "long_timestamp")
     assert long_row["num_frames"] == params.eval.num_frames and long_row["frame_timestamps"][-1] > 100
     for row in rows:
         assert {"doc_id", "input", "target", "responses", "filtered_resps", "metric"} <= set(row)
@@ -144,7 +144,7 @@ def test_metrics_predictions_and_lmms_eval_files(random_result, corpus, params):
     assert lmms["results"]["sample"]["likelihood_accuracy,none"] == pytest.approx(
         100 * metrics["likelihood"]["accuracy"]
     )
-    assert "sample_timestamp" in lmms["results"]
+    assert "sample_long_timestamp" in lmms["results"]
 
 
 def test_option_logprob_matches_the_models_own_loss(random_checkpoint, corpus, params):
@@ -174,7 +174,7 @@ def test_batching_does_not_change_answers(random_checkpoint, corpus, params):
 
     model, processor = load_model_and_processor(random_checkpoint)
     questions = load_benchmark(BenchmarkSpec.parse(f"sample:{corpus}", "eval"))
-    chosen = [questions[0], next(q for q in questions if q.category == "timestamp"), questions[-1]]
+    chosen = [questions[0], next(q for q in questions if q.category == "long_timestamp"), questions[-1]]
     sampler = FrameSampler(params.video, params.eval.num_frames, params.eval.max_fps, processor.image_size)
     prepared, _ = prepare_questions(chosen, sampler, progress=False)
     size = processor.image_size
@@ -268,7 +268,7 @@ def test_result_converts_to_kfp_metrics(random_result):
         metrics.log_metric(name, value)
     assert metrics.metadata["accuracy"] == random_result.accuracy
     assert (
-        "likelihood_accuracy_timestamp" in metrics.metadata
+        "likelihood_accuracy_long_timestamp" in metrics.metadata
         and "long_video_likelihood_accuracy" in metrics.metadata
     )
     confusion = ClassificationMetrics(name="confusion")
@@ -281,7 +281,7 @@ def test_result_converts_to_kfp_metrics(random_result):
 def test_mvbench_layout_end_to_end_with_a_window(random_checkpoint, corpus, params, tmp_path):
     """A published layout (MVBench) scored on real clips; a start/end window limits the frames shown."""
     rows = [json.loads(line) for line in (corpus / "questions.jsonl").read_text().splitlines()]
-    clips = sorted({r["video"] for r in rows if r["category"] == "timestamp"})[:1] + [rows[0]["video"]]
+    clips = sorted({r["video"] for r in rows if r["category"] == "long_timestamp"})[:1] + [rows[0]["video"]]
     folder = tmp_path / "mvbench" / "video" / "clevrer" / "video_validation"
     folder.mkdir(parents=True)
     for clip in clips:

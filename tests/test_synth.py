@@ -297,7 +297,7 @@ def test_questions_are_split_by_clip_and_answers_are_balanced(corpus, truth):
     train_clips = {q["clip_id"] for q in questions if q["split"] == "train"}
     assert eval_clips and train_clips and not eval_clips & train_clips
     categories = Counter(q["category"] for q in questions)
-    assert set(categories) == {"color", "shape", "direction", "order", "count", "timestamp"}
+    assert set(categories) == {"color", "shape", "direction", "order", "count", "long_timestamp"}
     for category in categories:
         letters = Counter(q["answer"] for q in questions if q["category"] == category)
         assert max(letters.values()) - min(letters.get(x, 0) for x in "ABCD") <= 1, category
@@ -322,7 +322,7 @@ def test_answers_agree_with_ground_truth(corpus, truth):
             ]
         elif q["category"] == "direction":
             assert answer in {e["direction"] for e in row["events"] if e["type"] == "move"}
-        elif q["category"] == "timestamp":
+        elif q["category"] == "long_timestamp":
             minutes, seconds = q["question"].split()[-1].rstrip("?").split(":")
             at = [e for e in row["events"] if int(e["t"]) == int(minutes) * 60 + int(seconds)]
             assert len(at) == 1  # exactly one event in that second, so the question has one answer

@@ -29,8 +29,9 @@ class EvalSettings(Section):
     # teaches (kangaroo.train.data.render_answer, e.g. "red (B)"), "option" = the option text alone
     # (lmms-eval mcppl), "letter_option" = "(B) red", "letter" = "B".
     likelihood_continuation: Literal["trained_reply", "option", "letter_option", "letter"] = "trained_reply"
-    # Category name of the long-video probes in the sample corpus (reported separately as `long_video`).
-    long_video_category: str = "timestamp"
+    # Category name of the long-video probes in the sample corpus (reported separately as `long_video`): the
+    # long clips' timestamp questions, not the 8 s motion clips' (category "timestamp").
+    long_video_category: str = "long_timestamp"
     # Where benchmark files read from S3/MinIO are cached.
     cache_dir: str = "work/cache/benchmarks"
     # Bias control: the accuracy of a random model must fall inside chance +/- this many binomial standard

@@ -17,6 +17,8 @@ from kangaroo.synth.vocab import COLORS, DIRECTIONS, SHAPES
 NUM_OPTIONS = 4
 LETTERS = "ABCD"
 MAX_TIMESTAMP_QUESTIONS = 12  # per long clip
+# the long clips' timestamp probes, apart from the motion clips' 8 s "timestamp" questions
+LONG_TIMESTAMP = "long_timestamp"
 ANSWERED_KINDS = ("good", "long")
 
 
@@ -147,7 +149,7 @@ def drafts_for_clip(plan: ClipPlan, rng: np.random.Generator) -> list[Draft]:
                 str(p) for p in rng.choice(others, size=min(len(others), NUM_OPTIONS - 1), replace=False)
             ]
             picked += fake_phrases(rng, real, NUM_OPTIONS - 1 - len(picked))
-            drafts.append(Draft(plan, "timestamp", f"What happens at {clock(event.t)}?", phrase, picked))
+            drafts.append(Draft(plan, LONG_TIMESTAMP, f"What happens at {clock(event.t)}?", phrase, picked))
     return drafts
 
 
