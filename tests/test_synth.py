@@ -499,6 +499,9 @@ def test_motion_clips_show_their_events_at_the_seconds_the_questions_name(tmp_pa
             elif q["category"] == "direction":
                 assert [answer] == [e["direction"] for e in row["events"] if e["type"] == "move"]
     assert {"move", "color"} <= set(kinds), kinds
+    # the long clips' probes have their own category, so `long_video` never reports these 8 s clips
+    questions = read_jsonl(tmp_path / "questions.jsonl")
+    assert {q["category"] for q in questions if q["clip_id"] in truth} == {"direction", "order", "timestamp"}
 
 
 def test_motion_moves_cross_the_frame_from_one_end_of_their_range_to_the_other():
