@@ -12,9 +12,10 @@ ALT_PREFIXES = ("", "video of ", "stock footage: ", "animation - ", "clip: ", ""
 ALT_SUFFIXES = ("", " HD", " | free download", " (no sound)", " 1080p", "")
 
 
-def event_phrase(event: Event) -> str:
-    """'the red circle moves left', 'the blue square turns green', 'the star appears' ..."""
-    subject = f"the {event.color} {event.shape}"
+def event_phrase(event: Event, with_color: bool = True) -> str:
+    """'the red circle moves left', 'the blue square turns green', 'the star appears' ... (without the
+    subject's colour: 'the circle moves left')."""
+    subject = f"the {event.color} {event.shape}" if with_color else f"the {event.shape}"
     if event.type == "move":
         return f"{subject} moves {event.direction}"
     if event.type == "color":

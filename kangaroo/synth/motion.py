@@ -32,7 +32,7 @@ import dataclasses
 import numpy as np
 
 from kangaroo.synth.clip_plan import ClipPlan, Event, Track, cfr_times, feasible_moves, place_tracks
-from kangaroo.synth.describe import clock
+from kangaroo.synth.describe import clock, event_phrase
 from kangaroo.synth.questions import NUM_OPTIONS, Draft
 from kangaroo.synth.settings import SynthSettings
 from kangaroo.synth.vocab import BACKGROUNDS, COLORS, DIRECTIONS
@@ -164,12 +164,7 @@ def reversed_event(event: Event) -> Event:
 def motion_phrase(event: Event) -> str:
     """'the circle moves left', 'the square turns green', 'the star appears': the shape without its colour
     (shapes are distinct within a clip), so no option's colour dates another option's colour change."""
-    subject = f"the {event.shape}"
-    if event.type == "move":
-        return f"{subject} moves {event.direction}"
-    if event.type == "color":
-        return f"{subject} turns {event.new_color}"
-    return f"{subject} {event.type}s"
+    return event_phrase(event, with_color=False)
 
 
 def drafts_for_motion_clip(plan: ClipPlan, rng: np.random.Generator, every_timestamp: bool) -> list[Draft]:
