@@ -1,5 +1,6 @@
-"""Tiny Kangaroo training step (forward + backward + AdamW) on a 16-frame clip at 64 and 112 px, and the
-cost of activation checkpointing and of packing two samples into one row vs. two padded rows."""
+"""Tiny Kangaroo training step (forward + backward + AdamW) on a 16-frame clip at 64 and 112 px, the cost of
+activation checkpointing and of packing two samples into one row vs. two padded rows, and the attention
+kernel on a full packed row (stage 1's still questions): sdpa with transformers' block mask vs sdpa_packed."""
 
 import logging
 import time
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from kangaroo.model import build_model_and_processor
+from kangaroo.model.packed_attention import NAME as SDPA_PACKED
 from kangaroo.model.settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -84,3 +86,44 @@ def main() -> None:
         padded_s / packed_s,
         100 * (1 - padded["attention_mask"].float().mean().item()),
     )
+
+    still_row = packed_still_row(processor, context=1024)
+    kernels = {}
+    for kernel in ("sdpa", SDPA_PACKED):
+        for config in (model.config, model.language_model.config):
+            config._attn_implementation = kernel
+        kernels[kernel] = step_seconds(model, still_row, optimizer)
+    log.info(
+        "packed 1,024-token row of %d still questions: sdpa %.3f s/step, %s %.3f s/step (x%.2f)",
+        int((still_row["position_ids"][0] == 0).sum()),
+        kernels["sdpa"],
+        SDPA_PACKED,
+        kernels[SDPA_PACKED],
+        kernels["sdpa"] / kernels[SDPA_PACKED],
+    )
+
+
+def packed_still_row(processor, context: int) -> dict:
+    """Still questions (one 64 px frame, a question with four options, a short answer) packed up to `context`
+    tokens, the way stage 1's rows look."""
+    samples = []
+    question = (
+        "Question: What colour is the shape in the top left corner?\nOptions:\n(A) red\n(B) blue\n"
+        "(C) green\n(D) yellow\nOnly give the best option."
+    )
+    while True:
+        sample = processor(
+            [{"role": "user", "content": question}, {"role": "assistant", "content": "blue (B)"}],
+            videos=[clip(1, 64, len(samples))],
+        )
+        if sum(s["input_ids"].shape[1] for s in samples) + sample["input_ids"].shape[1] > context:
+            break
+        samples.append(sample)
+    return {
+        "input_ids": torch.cat([s["input_ids"] for s in samples], dim=1),
+        "labels": torch.cat([s["labels"] for s in samples], dim=1),
+        "position_ids": torch.cat([torch.arange(s["input_ids"].shape[1]) for s in samples])[None],
+        "pixel_values": torch.cat([s["pixel_values"] for s in samples]),
+        "frame_timestamps": torch.cat([s["frame_timestamps"] for s in samples]),
+        "video_frame_counts": torch.cat([s["video_frame_counts"] for s in samples]),
+    }

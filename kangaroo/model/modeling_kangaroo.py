@@ -49,6 +49,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from kangaroo.model import packed_attention  # noqa: F401  (registers the sdpa_packed attention)
 from kangaroo.model.configuration_kangaroo import KangarooConfig
 
 IGNORE_INDEX = -100  # transformers' "no loss here" label

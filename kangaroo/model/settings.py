@@ -74,7 +74,10 @@ class ModelSettings(Section):
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # SigLIP normalisation
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     # flash_attention_2 needs the flash-attn package and a GPU (paper profile); packed rows then use
-    # position_ids as varlen bounds.
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"] = "sdpa"
+    # position_ids as varlen bounds. sdpa_packed does the same with PyTorch SDPA
+    # (kangaroo.model.packed_attention); sdpa would score every pair of a row's tokens and mask most away.
+    attn_implementation: Literal["sdpa_packed", "sdpa", "eager", "flash_attention_2", "flex_attention"] = (
+        "sdpa_packed"
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     seed: int = 0  # fresh-init seed: same tiny weights on every run

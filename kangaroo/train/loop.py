@@ -309,12 +309,15 @@ def resolve_init(stage: StageSettings, stage_name: str, init: str | None, out_di
 
 
 def load_initial_model(params: Params, init_source: str):
-    """(model, processor): freshly built from the `model:` block, or loaded from a saved folder (fp32)."""
+    """(model, processor): freshly built from the `model:` block, or loaded from a saved folder (fp32) with
+    the block's attention kernel (a saved config does not carry one)."""
     from kangaroo.model import build_model_and_processor, load_model_and_processor
 
     if init_source == "scratch":
         return build_model_and_processor(params.model)
-    return load_model_and_processor(init_source, dtype=torch.float32)
+    return load_model_and_processor(
+        init_source, dtype=torch.float32, attn_implementation=params.model.attn_implementation
+    )
 
 
 def build_optimizer(model: torch.nn.Module, stage: StageSettings) -> torch.optim.Optimizer:
