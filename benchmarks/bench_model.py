@@ -1,6 +1,8 @@
 """Tiny Kangaroo training step (forward + backward + AdamW) on a 16-frame clip at 64 and 112 px, the cost of
 activation checkpointing and of packing two samples into one row vs. two padded rows, and the attention
-kernel on a full packed row (stage 1's still questions): sdpa with transformers' block mask vs sdpa_packed."""
+kernel on a full packed row (stage 1's still questions): sdpa with transformers' block mask vs sdpa_packed,
+and the optimizer step of the tiny model: `kangaroo.train.optimizer.adamw` (fused) vs torch AdamW's
+multi-tensor (foreach) kernel, the faster of its unfused ones."""
 
 import logging
 import time
@@ -11,6 +13,7 @@ import torch
 from kangaroo.model import build_model_and_processor
 from kangaroo.model.packed_attention import NAME as SDPA_PACKED
 from kangaroo.model.settings import ModelSettings
+from kangaroo.train.optimizer import adamw
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,31 @@ def main() -> None:
         kernels[SDPA_PACKED],
         kernels["sdpa"] / kernels[SDPA_PACKED],
     )
+
+    fused_s, foreach_s = optimizer_step_seconds(adamw, model), optimizer_step_seconds(foreach_adamw, model)
+    log.info(
+        "AdamW step over the tiny model's %d tensors: fused %.2f ms, foreach %.2f ms (x%.2f)",
+        len(list(model.parameters())),
+        fused_s * 1000,
+        foreach_s * 1000,
+        foreach_s / fused_s,
+    )
+
+
+def foreach_adamw(params, **kwargs) -> torch.optim.AdamW:
+    return torch.optim.AdamW(params, foreach=True, **kwargs)
+
+
+def optimizer_step_seconds(make_optimizer, model, steps: int = 200) -> float:
+    params = [p.detach().clone() for p in model.parameters()]
+    for param in params:
+        param.grad = torch.randn_like(param)
+    optimizer = make_optimizer(params, lr=1e-4)
+    optimizer.step()  # allocates the moments
+    started = time.perf_counter()
+    for _ in range(steps):
+        optimizer.step()
+    return (time.perf_counter() - started) / steps
 
 
 def packed_still_row(processor, context: int) -> dict:

@@ -45,6 +45,7 @@ from kangaroo.train.deepspeed_config import deepspeed_config, ensure_rank_env
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.freezing import apply_trainable_groups
 from kangaroo.train.metrics_log import MetricsLog
+from kangaroo.train.optimizer import adamw
 from kangaroo.train.sampler import PackedRowSampler
 from kangaroo.train.settings import STAGE_NAMES, StageSettings
 from kangaroo.train.stream import PackedRowStream, next_row, row_loader, stage_index
@@ -330,7 +331,7 @@ def build_optimizer(model: torch.nn.Module, stage: StageSettings) -> torch.optim
         {"params": decay, "weight_decay": stage.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=stage.lr, betas=stage.adam_betas)
+    return adamw([g for g in groups if g["params"]], lr=stage.lr, betas=stage.adam_betas)
 
 
 def lr_lambda(stage: StageSettings, total_steps: int):

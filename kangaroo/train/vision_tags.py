@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from kangaroo.jsonl import read_jsonl
 from kangaroo.train.errors import TrainInputError
+from kangaroo.train.optimizer import adamw
 from kangaroo.train.settings import VisionPretrainSettings
 from kangaroo.train.threads import set_intra_op_threads
 from kangaroo.video.frames import apply_geometry, frame_geometry
@@ -260,7 +261,7 @@ def pretrain_vision_tower(params, corpus_dir: str | Path, out_dir: str | Path) -
         return _mean_average_precision(scores, eval_targets), pairs
 
     untrained_map, untrained_pair_map = held_out_map()
-    optimizer = torch.optim.AdamW(tagger.parameters(), lr=settings.lr, weight_decay=0.0)
+    optimizer = adamw(tagger.parameters(), lr=settings.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.03, anneal_strategy="cos"
     )

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from kangaroo.curation.alignment.scorer import POINTER_FILE, AlignmentError, AlignmentScorer
 from kangaroo.jsonl import read_jsonl
+from kangaroo.train.optimizer import adamw
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def train_tiny_alignment_model(params, corpus_dir: Path, tower_dir: Path, out_di
     with torch.no_grad():  # SigLIP's initialisation: temperature 10, bias -10
         model.logit_scale.fill_(np.log(10.0))
         model.logit_bias.fill_(-10.0)
-    optimizer = torch.optim.AdamW(trainable, lr=train.lr, weight_decay=0.0)
+    optimizer = adamw(trainable, lr=train.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=train.lr, total_steps=train.steps, pct_start=0.1
     )
