@@ -25,7 +25,7 @@ from kangaroo.eval.checks import answer_agnostic_accuracies, chance_report, gues
 from kangaroo.eval.frames import FrameSampler, plan_frames
 from kangaroo.eval.prompts import build_prompt
 from kangaroo.eval.runner import evaluate_checkpoint
-from kangaroo.eval.scoring import sequence_logprobs
+from kangaroo.eval.scoring import scored_positions, sequence_logprobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,9 +160,19 @@ def test_option_logprob_matches_the_models_own_loss(random_checkpoint, corpus, p
     )
     with torch.inference_mode():
         output = model(**inputs)
-    total, count = sequence_logprobs(output.logits, inputs["labels"])
-    assert int(count[0]) == int((inputs["labels"][0, 1:] != -100).sum()) > 2
+    labels = inputs.pop("labels")
+    total, count = sequence_logprobs(output.logits[:, :-1], labels[:, 1:])
+    assert int(count[0]) == int((labels[0, 1:] != -100).sum()) > 2
     assert float(-total[0] / count[0]) == pytest.approx(float(output.loss), rel=1e-4)
+    # what score_options runs: the LM head on the scored positions only, same sum
+    positions = scored_positions(labels)
+    assert len(positions) == int(count[0]) < labels.shape[1] // 2
+    with torch.inference_mode():
+        kept = model(**inputs, logits_to_keep=positions).logits
+    assert kept.shape[1] == len(positions)
+    kept_total, kept_count = sequence_logprobs(kept, labels[:, positions + 1])
+    assert int(kept_count[0]) == int(count[0])
+    assert float(kept_total[0]) == pytest.approx(float(total[0]), rel=1e-5)
 
 
 def test_batching_does_not_change_answers(random_checkpoint, corpus, params):

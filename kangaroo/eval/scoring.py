@@ -104,15 +104,18 @@ def generate_answers(
     return results
 
 
-def sequence_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row sum of log p(label token) over labelled positions, and the number of labelled tokens.
+def scored_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions whose logits predict a label in some row (labels [B, L], -100 = unscored): an option's few
+    reply tokens out of a prompt of video and question, so only these need the LM head."""
+    return torch.nonzero((labels[:, 1:] != -100).any(dim=0)).flatten()
 
-    logits [B, L, V] predict the token at the next position, so they are shifted against labels [B, L].
-    """
-    shifted_logits = logits[:, :-1].float()
-    targets = labels[:, 1:]
+
+def sequence_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row sum of log p(target) over scored positions, and the number of scored tokens.
+
+    logits [B, K, V] each predict targets [B, K] (the next token; -100 = not scored)."""
     mask = targets != -100
-    log_probs = torch.log_softmax(shifted_logits, dim=-1)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
     picked = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (picked * mask).sum(dim=1), mask.sum(dim=1)
 
@@ -139,8 +142,9 @@ def score_options(
     inputs = processor(conversations, videos=videos, image_size=image_size, padding_side="right")
     inputs = _to_device(inputs, model.device)
     labels = inputs.pop("labels")
-    logits = model(**inputs).logits
-    sums, counts = sequence_logprobs(logits, labels)
+    positions = scored_positions(labels)
+    logits = model(**inputs, logits_to_keep=positions).logits
+    sums, counts = sequence_logprobs(logits, labels[:, positions + 1])
     scores: list[list[OptionScore]] = [[] for _ in items]
     for owner, total, count in zip(owners, sums.tolist(), counts.tolist(), strict=True):
         scores[owner].append(OptionScore(sum_logprob=float(total), num_tokens=int(count)))
