@@ -46,6 +46,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "caption": ("caption", "video", "storage"),
     "alignment_model": (
         "caption.alignment",
+        "train.torch_threads",
         "model.tiny_vocab_size",
         "model.image_mean",
         "model.image_std",

@@ -198,3 +198,30 @@ def test_the_same_corpus_in_another_folder_packs_the_same_records(corpus, packed
 
     assert samples(out, copy) == samples(packed_local, corpus)
     assert len(samples(out, copy)) > 100
+
+
+def test_text_token_counts_are_what_the_processor_builds(packed_local):
+    """samples.jsonl's text_tokens (counted in batches by `kangaroo pack`) plus one frame's visual run is
+    the length the processor gives each sample: what a stage plans its rows with."""
+    import numpy as np
+
+    from kangaroo.model.build import build_processor_only
+    from kangaroo.packed.format import visual_run_length
+    from kangaroo.packed.reader import PackedData
+    from kangaroo.train.data import process_sample, sample_text
+    from kangaroo.video import SampledFrames
+
+    params = load_params(PARAMS, "tiny")
+    processor = build_processor_only(params.model)
+    data = PackedData.open(packed_local, params.storage)
+    frame = SampledFrames(np.zeros((1, 64, 64, 3), np.uint8), np.zeros(1), np.zeros(1, np.int64))
+    samples = read_jsonl(packed_local / "samples.jsonl")
+    checked = set()
+    for sample in samples:
+        _, meta = data.record(sample["record"], sample["shard"])
+        row = meta["rows"][sample["source"]][sample["position"]]
+        user, reply = sample_text(sample["source"], row)
+        processed = process_sample(processor, frame, sample["source"], sample["key"], user, reply, 64)
+        assert len(processed) == sample["text_tokens"] - 1 + visual_run_length(processor, 1, 64), sample
+        checked.add(sample["source"])
+    assert checked == {"images", "image_qa", "captions", "qa"}

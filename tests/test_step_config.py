@@ -101,6 +101,7 @@ def test_an_edit_changes_only_the_steps_that_read_it():
     assert changed_steps(**{"caption.openai.timeout_s": "9"}) == {"caption"}
     assert changed_steps(**{"train.torch_threads": "1"}) == {
         "pretrain_vision",
+        "alignment_model",
         *[f"train_{s}" for s in STAGE_NAMES],
     }
     assert changed_steps(**{"model.dtype": "bfloat16"}) == {

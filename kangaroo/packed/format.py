@@ -38,13 +38,17 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def count_text_tokens(tokenizer, user_text: str, reply: str) -> int:
-    """Tokens of the rendered one-turn chat, the visual placeholder counted as one token."""
+def count_text_tokens(tokenizer, turns: list[tuple[str, str]]) -> list[int]:
+    """Tokens of each (user text, reply) rendered as a one-turn chat, the visual placeholder counted as one
+    token. One tokenizer call for all of them: a fast tokenizer encodes a batch in parallel, and one call
+    per sample was the largest part of `kangaroo pack`."""
     from kangaroo.model.processing_kangaroo import render_conversation
     from kangaroo.train.data import conversation
 
-    text, _ = render_conversation(conversation(user_text, reply), tokenizer.bos_token, False)
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    texts = [
+        render_conversation(conversation(user, reply), tokenizer.bos_token, False)[0] for user, reply in turns
+    ]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
 
 
 def visual_run_length(processor, num_frames: int, resolution: int) -> int:

@@ -37,6 +37,7 @@ from kangaroo.video import VideoError
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
+TOKEN_COUNT_BATCH = 4096
 
 
 def training_rows(corpus: Location, dataset: Location | None) -> dict[str, dict[str, list]]:
@@ -147,6 +148,7 @@ def pack_training_data(
         per_source: Counter[str] = Counter()
         record = 0
         with samples_tmp.open("w") as samples_out:
+            counting = TokenCounting(tokenizer, samples_out)
             for media in tqdm(media_order, desc="pack", disable=not show_progress, leave=False):
                 rows = {source: rows for source, rows in by_media[media].items()}
                 is_image = SOURCES[next(iter(rows))].is_image
@@ -165,7 +167,6 @@ def pack_training_data(
                 )
                 for source in sorted(rows):
                     for position, row in enumerate(rows[source]):
-                        user, reply = sample_text(source, row)
                         entry = {
                             "record": record,
                             "source": source,
@@ -173,11 +174,11 @@ def pack_training_data(
                             "key": sample_key(source, row),
                             "split": "train",
                             **meta,
-                            "text_tokens": count_text_tokens(tokenizer, user, reply),
                         }
-                        samples_out.write(json.dumps(entry, sort_keys=True) + "\n")
+                        counting.add(entry, sample_text(source, row))
                         per_source[source] += 1
                 record += 1
+            counting.flush()
         if record == 0:
             raise PackedDataError(f"{corpus_loc.uri}: every medium was rejected ({len(rejected)})")
         writer.done()
@@ -213,6 +214,28 @@ def pack_training_data(
         len(rejected),
     )
     return manifest
+
+
+class TokenCounting:
+    """Sample entries waiting for their text token counts, counted and written in batches of
+    `TOKEN_COUNT_BATCH` (one tokenizer call each; memory stays bounded whatever the corpus size)."""
+
+    def __init__(self, tokenizer, out) -> None:
+        self.tokenizer, self.out = tokenizer, out
+        self.entries: list[dict[str, Any]] = []
+        self.turns: list[tuple[str, str]] = []
+
+    def add(self, entry: dict[str, Any], turn: tuple[str, str]) -> None:
+        self.entries.append(entry)
+        self.turns.append(turn)
+        if len(self.entries) >= TOKEN_COUNT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for entry, tokens in zip(self.entries, count_text_tokens(self.tokenizer, self.turns), strict=True):
+            entry["text_tokens"] = tokens
+            self.out.write(json.dumps(entry, sort_keys=True) + "\n")
+        self.entries, self.turns = [], []
 
 
 def _media_key(media: str, corpus: Location, dataset: Location | None) -> str:
