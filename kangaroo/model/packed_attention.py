@@ -3,10 +3,10 @@
 Training rows pack many samples (a still question is ~70 tokens of a 1,024-token row). Plain `sdpa` gets the
 row's block-diagonal causal mask from transformers and computes all L x L scores, then masks most of them
 away; flash-attention's varlen kernel (paper profile) computes only the blocks. This does the same with SDPA:
-the samples, read from the position_ids restarts exactly as transformers' `find_packed_sequence_indices` reads
-them, are gathered into padded [samples, heads, length, dim] batches (samples of similar length together, so
-one long sample does not pad the short ones), attended causally, and scattered back. The result is what `sdpa`
-computes for the row (tests/test_packed_attention.py), at a fraction of the cost (benchmarks/bench_model.py).
+the samples, which transformers' `find_packed_sequence_indices` reads from the position_ids restarts, are
+gathered into padded [samples, heads, length, dim] batches (samples of similar length together, so one long
+sample does not pad the short ones), attended causally, and scattered back. The result is what `sdpa` computes
+for the row (tests/test_packed_attention.py), at a fraction of the cost (benchmarks/bench_model.py).
 
 Anything that is not a packed training row (a padded batch, a KV cache, bidirectional vision attention)
 goes to transformers' own `sdpa` with the mask transformers builds for it.
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.masking_utils import AttentionMaskInterface, find_packed_sequence_indices, sdpa_mask
 
 NAME = "sdpa_packed"
 MIN_BUCKET = 32  # samples up to this many tokens share one bucket: tiny blocks are not worth an SDPA call
@@ -27,16 +27,13 @@ MIN_BUCKET = 32  # samples up to this many tokens share one bucket: tiny blocks 
 def sample_bounds(position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(starts, lengths) of the samples of a [1, L] packed row, or None when the row is one sequence.
 
-    A sample starts wherever the position does not follow the previous one by 1 (transformers' rule)."""
-    row = position_ids[0]
-    follows = torch.ones_like(row, dtype=torch.bool)
-    follows[1:] = row[1:] == row[:-1] + 1
-    follows[0] = False
-    starts = torch.nonzero(~follows).flatten()
-    if starts.numel() < 2:
+    The samples are transformers' own (`find_packed_sequence_indices`: a sample starts wherever the position
+    does not follow the previous one by 1), so this kernel splits a row exactly where sdpa's mask does."""
+    sequence = find_packed_sequence_indices(position_ids)
+    if sequence is None:
         return None
-    ends = torch.cat([starts[1:], starts.new_tensor([row.numel()])])
-    return starts, ends - starts
+    lengths = torch.bincount(sequence[0])
+    return torch.cumsum(lengths, 0) - lengths, lengths
 
 
 def _length_buckets(lengths: torch.Tensor) -> list[torch.Tensor]:
