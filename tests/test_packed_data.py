@@ -225,3 +225,39 @@ def test_text_token_counts_are_what_the_processor_builds(packed_local):
         assert len(processed) == sample["text_tokens"] - 1 + visual_run_length(processor, 1, 64), sample
         checked.add(sample["source"])
     assert checked == {"images", "image_qa", "captions", "qa"}
+
+
+def test_a_stage_trains_only_the_question_categories_it_names(corpus, packed_local):
+    """`question_categories` keeps the question rows (image_qa, qa) of those categories, as the corpus's own
+    question files count them, leaves the other sources alone, and a category no question has is an error
+    naming it."""
+    from kangaroo.model.build import build_processor_only
+    from kangaroo.packed.reader import PackedData
+    from kangaroo.train.errors import TrainInputError
+    from kangaroo.train.stream import SOURCE_CODES, stage_index
+
+    params = load_params(PARAMS, "tiny")
+    processor = build_processor_only(params.model)
+    data = PackedData.open(packed_local, params.storage)
+    base = params.train.stage(STAGE).model_copy(
+        update={"sources": ["image_qa", "qa", "captions"], "max_frames": 4, "context_length": 4096}
+    )
+    every = stage_index(data, base, processor)
+    counts = {s: int((every.source == SOURCE_CODES.index(s)).sum()) for s in base.sources}
+    shape_only = stage_index(data, base.model_copy(update={"question_categories": ["shape"]}), processor)
+
+    def train_questions(name: str, category: str | None) -> int:
+        rows = [r for r in read_jsonl(corpus / name) if r["split"] == "train"]
+        return sum(category is None or r["category"] == category for r in rows)
+
+    assert counts["image_qa"] == train_questions("image_questions.jsonl", None)
+    kept = {s: int((shape_only.source == SOURCE_CODES.index(s)).sum()) for s in base.sources}
+    assert 0 < kept["image_qa"] == train_questions("image_questions.jsonl", "shape") < counts["image_qa"]
+    assert kept["qa"] < counts["qa"]
+    assert kept["captions"] == counts["captions"] > 0
+    with pytest.raises(TrainInputError, match="no_such_category"):
+        stage_index(
+            data,
+            base.model_copy(update={"sources": ["qa"], "question_categories": ["no_such_category"]}),
+            processor,
+        )

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-FORMAT = "kangaroo-packed/1"
+FORMAT = "kangaroo-packed/2"  # 2: samples.jsonl rows of question sources carry `category`
 MANIFEST = "packed.json"
 SAMPLES = "samples.jsonl"
 LITDATA_INDEX = "index.json"
@@ -28,6 +28,7 @@ LITDATA_INDEX = "index.json"
 #   split   always "train" (eval-split rows are never packed)
 #   kind    image | video; duration/start seconds, fps, num_frames, width, height of the medium
 #   text_tokens  tokens of the rendered one-turn chat with the visual placeholder as one token
+#   category     the question's category (image_qa and qa rows; a stage's `question_categories` filter)
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

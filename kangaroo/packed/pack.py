@@ -175,6 +175,8 @@ def pack_training_data(
                             "split": "train",
                             **meta,
                         }
+                        if "category" in row:
+                            entry["category"] = row["category"]
                         counting.add(entry, sample_text(source, row))
                         per_source[source] += 1
                 record += 1

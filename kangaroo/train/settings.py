@@ -61,6 +61,8 @@ class StageSettings(Section):
     keep_checkpoints: int = Field(2, ge=1)
     packing: bool = True  # false = one sample per padded row (the benchmark's baseline)
     qa_repeats: int = Field(1, ge=1)  # how often each training question appears per epoch (small QA sets)
+    # the question sources (image_qa, qa) train only on questions of these categories; [] = every category
+    question_categories: list[str] = []
     # "previous" = the previous stage's output model (`<out>/../<previous stage>/model`), "scratch" = a
     # freshly built model from the `model:` block, anything else = a model folder.
     init_from: str = "previous"

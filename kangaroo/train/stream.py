@@ -1,8 +1,9 @@
 """A stage's training rows, streamed from packed data through a torch DataLoader.
 
-    index   samples.jsonl -> the stage's samples (its sources; qa x qa_repeats) and each one's sequence
-            length from metadata alone (frames dynamic sampling would take x tokens per frame + text);
-            longer than the context -> dropped and counted; only small numeric columns stay in memory
+    index   samples.jsonl -> the stage's samples (its sources and question categories; qa x qa_repeats)
+            and each one's sequence length from metadata alone (frames dynamic sampling would take x tokens
+            per frame + text); longer than the context -> dropped and counted; only small numeric columns
+            stay in memory
     plan    PackedRowSampler: per epoch a seeded shard order, first-fit-decreasing packing within windows
             of `train.data.window_shards` shards, rows dealt round-robin to the ranks
     read    DataLoader workers: worker w of W builds the rank's rows w, w+W, w+2W, ... from its position
@@ -42,6 +43,7 @@ from kangaroo.video import VideoError, VideoSettings
 
 log = logging.getLogger(__name__)
 SOURCE_CODES = ("images", "image_qa", "captions", "qa")
+QUESTION_SOURCES = ("image_qa", "qa")
 
 
 @dataclass
@@ -67,12 +69,15 @@ def stage_index(data: PackedData, stage: StageSettings, processor) -> StageIndex
     shard_names = [s["file"] for s in data.manifest["shards"]]
     shard_ids = {name: i for i, name in enumerate(shard_names)}
     wanted = set(stage.sources)
+    categories = set(stage.question_categories)
     columns: dict[str, list] = {
         k: [] for k in ("record", "source", "position", "shard", "length", "is_image")
     }
     too_long = 0
     for row in iter_samples(data.samples_file()):
         if row["source"] not in wanted:
+            continue
+        if categories and row["source"] in QUESTION_SOURCES and row.get("category") not in categories:
             continue
         if row.get("split") != "train":
             raise PackedDataError(
@@ -93,7 +98,10 @@ def stage_index(data: PackedData, stage: StageSettings, processor) -> StageIndex
             columns["length"].append(length)
             columns["is_image"].append(is_image)
     if not columns["record"]:
-        raise TrainInputError(f"{data.uri}: no samples of sources {stage.sources} fit the stage")
+        categories_note = f" and question categories {stage.question_categories}" if categories else ""
+        raise TrainInputError(
+            f"{data.uri}: no samples of sources {stage.sources}{categories_note} fit the stage"
+        )
     dtypes = {
         "record": np.int64,
         "source": np.int8,
