@@ -229,8 +229,8 @@ def test_text_token_counts_are_what_the_processor_builds(packed_local):
 
 def test_a_stage_trains_only_the_question_categories_it_names(corpus, packed_local):
     """`question_categories` keeps the question rows (image_qa, qa) of those categories, as the corpus's own
-    question files count them, leaves the other sources alone, and a category no question has is an error
-    naming it."""
+    question files and the packed records count them, leaves the other sources alone; a category no question
+    has, or categories on a stage without a question source, are errors naming them."""
     from kangaroo.model.build import build_processor_only
     from kangaroo.packed.reader import PackedData
     from kangaroo.train.errors import TrainInputError
@@ -253,8 +253,19 @@ def test_a_stage_trains_only_the_question_categories_it_names(corpus, packed_loc
     assert counts["image_qa"] == train_questions("image_questions.jsonl", None)
     kept = {s: int((shape_only.source == SOURCE_CODES.index(s)).sum()) for s in base.sources}
     assert 0 < kept["image_qa"] == train_questions("image_questions.jsonl", "shape") < counts["image_qa"]
-    assert kept["qa"] < counts["qa"]
+    # clip questions: what the packed records themselves hold (the corpus's clips are curated first)
+    shape_clip_questions = 0
+    for sample in read_jsonl(packed_local / "samples.jsonl"):
+        if sample["source"] == "qa":
+            _, meta = data.record(sample["record"], sample["shard"])
+            shape_clip_questions += meta["rows"]["qa"][sample["position"]]["category"] == "shape"
+    assert 0 < kept["qa"] == shape_clip_questions < counts["qa"]
     assert kept["captions"] == counts["captions"] > 0
+    with pytest.raises(ValueError, match="need a question source"):
+        stage_one = params.train.stage(STAGE)
+        stage_one.model_validate(
+            {**stage_one.model_dump(), "sources": ["captions"], "question_categories": ["shape"]}
+        )
     with pytest.raises(TrainInputError, match="no_such_category"):
         stage_index(
             data,

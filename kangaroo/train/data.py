@@ -28,7 +28,7 @@ import torch
 
 from kangaroo.jsonl import read_jsonl as read_records
 from kangaroo.train.errors import TrainInputError
-from kangaroo.train.settings import StageSettings
+from kangaroo.train.settings import QUESTION_SOURCES, StageSettings
 from kangaroo.video import SampledFrames, VideoSettings, open_video, read_image
 
 LETTERS = "ABCDEFGH"
@@ -106,13 +106,13 @@ def sample_text(source: str, row: dict[str, Any]) -> tuple[str, str]:
         return DESCRIBE_IMAGE, row["caption"]
     if source == "captions":
         return DESCRIBE_VIDEO, row["caption"]
-    if source in ("image_qa", "qa"):
+    if source in QUESTION_SOURCES:
         return render_question(row["question"], row["options"]), render_answer(row["options"], row["answer"])
     raise TrainInputError(f"unknown training source {source!r}; sources are {', '.join(SOURCES)}")
 
 
 def sample_key(source: str, row: dict[str, Any]) -> str:
-    if source in ("image_qa", "qa"):
+    if source in QUESTION_SOURCES:
         return str(row["question_id"])
     if source == "captions":
         return str(row.get("key") or row["video"])

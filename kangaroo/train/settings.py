@@ -25,6 +25,7 @@ ModuleGroup = Literal["vision", "temporal", "patchify", "projector", "llm"]
 # image_qa = image_questions.jsonl train split (questions about the stills), rendered like qa
 # qa       = questions.jsonl train split, rendered question + lettered options -> "option text (B)"
 DataSource = Literal["images", "image_qa", "captions", "qa"]
+QUESTION_SOURCES: tuple[DataSource, ...] = ("image_qa", "qa")  # rows with a question, options and a category
 
 
 class StageSettings(Section):
@@ -77,6 +78,11 @@ class StageSettings(Section):
             raise ValueError(f"batch_tokens {self.batch_tokens} < context_length {self.context_length}")
         if self.offload_params and self.zero_stage != 3:
             raise ValueError("offload_params needs zero_stage 3")
+        if self.question_categories and not set(self.sources) & set(QUESTION_SOURCES):
+            raise ValueError(
+                f"question_categories {self.question_categories} need a question source "
+                f"({', '.join(QUESTION_SOURCES)}) in sources {self.sources}"
+            )
         return self
 
 

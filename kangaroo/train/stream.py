@@ -38,12 +38,11 @@ from kangaroo.train.data import planned_frames, process_sample, read_frames, sam
 from kangaroo.train.errors import TrainInputError
 from kangaroo.train.packing import PackedBatch, collate_packed_row
 from kangaroo.train.sampler import PackedRowSampler
-from kangaroo.train.settings import StageSettings
+from kangaroo.train.settings import QUESTION_SOURCES, StageSettings
 from kangaroo.video import VideoError, VideoSettings
 
 log = logging.getLogger(__name__)
 SOURCE_CODES = ("images", "image_qa", "captions", "qa")
-QUESTION_SOURCES = ("image_qa", "qa")
 
 
 @dataclass
