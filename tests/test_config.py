@@ -74,3 +74,36 @@ def test_tiny_caption_stages_after_the_first_keep_stills_in_the_mix(project_root
             assert {"images", "image_qa"} & set(stage.sources), name
         else:
             assert stage.sources == ["qa"], name
+
+
+def test_stage_phases_split_the_step_budget_and_name_what_is_wrong(project_root: Path):
+    """Phases take their shares of the stage's steps (or of `--max-steps`), adding up to it exactly; each
+    phase is checked as a stage block of its own, and the error names the phase."""
+    params_file = project_root / "params.yaml"
+    phases = "train.stages.pretrain_refinement.phases"
+    stage = load_params(
+        params_file,
+        "tiny",
+        [f"{phases}=[{{name: a, share: 0.3, question_categories: [order]}}, {{name: b, share: 0.7}}]"],
+    ).train.stage("pretrain_refinement")
+    for budget in (1000, 8, 5, 3, 2):
+        runs = stage.runs(budget)
+        assert [name for name, _ in runs] == ["a", "b"]
+        assert sum(settings.max_steps for _, settings in runs) == budget
+    first, second = (settings for _, settings in stage.runs(1000))
+    assert (first.max_steps, first.question_categories) == (300, ["order"])
+    assert (second.max_steps, second.question_categories) == (700, [])
+    assert first.lr == second.lr == stage.lr and not first.phases
+
+    with pytest.raises(ConfigError, match="add up to 0.5, not 1"):
+        load_params(params_file, "tiny", [f"{phases}=[{{name: a, share: 0.5}}]"])
+    with pytest.raises(ConfigError, match="phase 'a': .*need a question source"):
+        load_params(
+            params_file,
+            "tiny",
+            [f"{phases}=[{{name: a, share: 1, sources: [captions], question_categories: [order]}}]"],
+        )
+    with pytest.raises(ConfigError, match="repeat"):
+        load_params(params_file, "tiny", [f"{phases}=[{{name: a, share: 0.5}}, {{name: a, share: 0.5}}]"])
+    with pytest.raises(ConfigError, match="context_length"):  # the model shape and batch stay the stage's
+        load_params(params_file, "tiny", [f"{phases}=[{{name: a, share: 1, context_length: 64}}]"])

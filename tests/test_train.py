@@ -374,6 +374,54 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, packed, tm
     assert all(torch.equal(expected[n], got[n]) for n in expected)
 
 
+def test_a_phased_stage_runs_its_phases_in_order_and_resumes_past_a_finished_one(
+    curriculum, packed, tmp_path
+):
+    """The tiny temporal stage has two phases (direction questions, then all): killed in the second phase
+    and resumed, it keeps the finished first phase (its model and summary, not retrained) and reproduces
+    the uninterrupted stage: one metrics.jsonl numbered across the phases, the same final weights."""
+    stage = "pretrain_refinement"
+    straight, broken = curriculum / stage, tmp_path / "broken"
+    phases = [phase.name for phase in load_params(PARAMS, "tiny").train.stage(stage).phases]
+    assert phases == ["direction", "all_questions"]
+    first_steps = round(STEPS * 0.3)  # the first phase's share of the budget
+    args = [
+        "--stage", stage, "--data", str(packed), "--init", str(curriculum / "video_text_pretrain"),
+        "--max-steps", str(STEPS), "--out", str(broken),
+        "--set", f"train.stages.{stage}.checkpoint_every={RESUME_EVERY}",
+    ]  # fmt: skip
+    kill_at = first_steps + RESUME_EVERY + 1  # the second phase checkpointed at its step 2, then died
+    killed = run_cli(args, env={"KANGAROO_TRAIN_KILL_AFTER_STEP": str(kill_at)})
+    assert killed.returncode == -9, explain(killed)
+    first_phase = broken / "checkpoints" / "phase-direction"
+    assert (first_phase / "model" / "model.safetensors").is_file()
+    finished = (first_phase / "summary.json").read_text()
+    assert latest_tag(broken / "checkpoints" / "phase-all_questions") == f"step{RESUME_EVERY:07d}"
+
+    resumed = run_cli([*args, "--resume"])
+    assert resumed.returncode == 0, explain(resumed)
+    assert (first_phase / "summary.json").read_text() == finished  # not trained again (its times would differ)
+    rows = read_jsonl(broken / "metrics.jsonl")
+    assert [row["step"] for row in rows] == list(range(1, STEPS + 1))
+    assert [row["phase"] for row in rows] == ["direction"] * first_steps + ["all_questions"] * (
+        STEPS - first_steps
+    )
+    assert losses(broken) == losses(straight)
+    expected, got = weights(straight), weights(broken)
+    assert all(torch.equal(expected[n], got[n]) for n in expected)
+
+    # the first phase trained only the direction questions, the second every question of the stage's source
+    summary = json.loads((straight / "summary.json").read_text())
+    questions = [s for s in packed_samples(packed) if s["source"] == "qa"]
+    direction = [s for s in questions if s["category"] == "direction"]
+    assert 0 < len(direction) < len(questions)
+    assert [(p["phase"], p["steps"], p["num_samples"]) for p in summary["phases"]] == [
+        ("direction", first_steps, len(direction)),
+        ("all_questions", STEPS - first_steps, len(questions)),
+    ]
+    assert summary["steps"] == STEPS and summary["num_samples"] == len(questions)
+
+
 def test_memory_plan_for_the_paper_profile():
     from kangaroo.train.memory_plan import plan_memory
 

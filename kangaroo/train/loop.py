@@ -25,7 +25,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -80,21 +80,21 @@ def train_stage(
     data: packed training data (`kangaroo pack` output), a folder or an s3:// prefix.
     init: a model folder, "scratch" (fresh weights from the `model:` block) or None (the stage's `init_from`).
     max_steps: overrides the stage's step budget (tests and smoke runs).
+
+    A stage with `phases` makes one run per phase, each from the previous phase's weights; a phase's
+    checkpoints and model live in CHECKPOINT_DIR/phase-<name>/, so a resumed stage skips finished phases.
     """
     started = time.perf_counter()
     stage = params.train.stage(stage_name)
-    if max_steps is not None:
-        stage = stage.model_copy(update={"max_steps": max_steps})
+    runs = stage.runs(max_steps)
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoints"
 
     # packed data first: a wrong URI, endpoint or credential fails in seconds, before any model is built
     from kangaroo.packed.reader import PackedData
 
-    data_settings = params.train.data
-    packed = PackedData.open(data, params.storage, data_settings.cache_dir)
+    packed = PackedData.open(data, params.storage, params.train.data.cache_dir)
 
-    # ---- setup: process group, seeds, model ----
     ensure_rank_env()
     import deepspeed
 
@@ -102,12 +102,92 @@ def train_stage(
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()
     set_intra_op_threads(params.train.torch_threads)
+    init_source = resolve_init(stage, stage_name, init, out_dir)
+
+    results: list[dict[str, Any]] = []
+    source = init_source
+    for number, (phase, settings) in enumerate(runs, start=1):
+        final = number == len(runs)
+        run_dir = checkpoint_dir if phase is None else checkpoint_dir / f"phase-{phase}"
+        model_dir = out_dir / "model" if final else run_dir / "model"
+        finished = run_dir / PHASE_SUMMARY
+        if resume and not final and finished.is_file():
+            log.info("stage %s phase %s finished earlier: %s", stage_name, phase, model_dir)
+            results.append(json.loads(finished.read_text()))
+        else:
+            if phase is not None:
+                log.info("stage %s phase %d/%d: %s", stage_name, number, len(runs), phase)
+            result = train_run(
+                params,
+                RunPlan(stage_name, phase, settings, source, model_dir, run_dir),
+                packed,
+                out_dir,
+                resume=resume,
+                step_offset=sum(r["steps"] for r in results),
+                show_progress=show_progress,
+            )
+            results.append(result)
+            if rank == 0 and not final:
+                finished.write_text(json.dumps(result, indent=2) + "\n")
+        dist.barrier()  # every rank loads the next phase from the model rank 0 exported
+        source = str(model_dir)
+
+    summary: dict[str, Any] = {}
+    if rank == 0:
+        summary = stage_summary(results, time.perf_counter() - started)
+        summary.update(
+            stage=stage_name,
+            profile=params.profile,
+            init=init_source,
+            dataset_version=dataset_version,
+            data=packed.uri,
+            world_size=world_size,
+        )
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        log.info(
+            "stage %s done: %d steps, final loss %.4f -> %s",
+            stage_name,
+            summary["steps"],
+            summary["final_loss"] or float("nan"),
+            out_dir / "model",
+        )
+    dist.barrier()
+    return summary
+
+
+PHASE_SUMMARY = "summary.json"  # in a finished phase's folder: its run summary (a resumed stage skips it)
+
+
+class RunPlan(NamedTuple):
+    """One run of a stage: the whole stage, or one of its phases."""
+
+    stage_name: str
+    phase: str | None
+    settings: StageSettings
+    init_source: str  # "scratch" or a model folder
+    model_dir: Path  # where the run's model is exported
+    checkpoint_dir: Path
+
+
+def train_run(
+    params: Params,
+    plan: RunPlan,
+    packed,
+    out_dir: Path,
+    resume: bool,
+    step_offset: int,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """Train PLAN from its init model to its step budget (or resume it) and export its model; returns the
+    run's summary. Metrics rows go to OUT_DIR/metrics.jsonl numbered from STEP_OFFSET (earlier phases)."""
+    started = time.perf_counter()
+    stage, stage_name, checkpoint_dir = plan.settings, plan.stage_name, plan.checkpoint_dir
+    data_settings = params.train.data
+    rank, world_size = dist.get_rank(), dist.get_world_size()
     seed_everything(params.train.seed)
     if params.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-    init_source = resolve_init(stage, stage_name, init, out_dir)
-    model, processor = load_initial_model(params, init_source)
+    model, processor = load_initial_model(params, plan.init_source)
     trainable_counts = apply_trainable_groups(model, stage.trainable)
     if stage.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -128,9 +208,10 @@ def train_stage(
     accumulation = stage.gradient_accumulation(world_size)
     total_steps = stage.max_steps or max(1, math.ceil(stage.epochs * sampler.rows_per_rank() / accumulation))
     log.info(
-        "stage %s: %d samples (%s skipped), %d rows/epoch/rank, utilisation %.3f, "
+        "stage %s%s: %d samples (%s skipped), %d rows/epoch/rank, utilisation %.3f, "
         "%d steps x %d micro-batches x %d ranks",
         stage_name,
+        f" phase {plan.phase}" if plan.phase else "",
         len(index),
         skipped or "none",
         sampler.rows_per_rank(),
@@ -141,6 +222,8 @@ def train_stage(
     )
 
     # ---- engine: optimizer + schedule + DeepSpeed ----
+    import deepspeed
+
     optimizer = build_optimizer(model, stage)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(stage, total_steps))
     num_parameters = sum(p.numel() for p in model.parameters())
@@ -163,7 +246,11 @@ def train_stage(
     elif resume:
         log.info("no checkpoint in %s: starting from the beginning", checkpoint_dir)
     state.setdefault("skipped", {})
-    metrics = MetricsLog(out_dir, enabled=rank == 0, resume_step=state["step"] if restored else None)
+    # one metrics.jsonl per stage: a later phase keeps the earlier phases' rows and continues their numbering
+    logged_up_to = step_offset + state["step"] if restored else step_offset
+    metrics = MetricsLog(
+        out_dir, enabled=rank == 0, resume_step=logged_up_to if restored or step_offset else None
+    )
     kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "0") or 0)
 
     # ---- loop: rows come from DataLoader workers, in the sampler's order from its restored position ----
@@ -171,10 +258,13 @@ def train_stage(
     rows = iter(row_loader(stream, data_settings.workers, data_settings.prefetch_rows))
     engine.train()
     progress = tqdm(
-        total=total_steps, initial=state["step"], desc=stage_name, disable=not show_progress or rank != 0
+        total=total_steps,
+        initial=state["step"],
+        desc=f"{stage_name}/{plan.phase}" if plan.phase else stage_name,
+        disable=not show_progress or rank != 0,
     )
     last_loss = None
-    first_step_s = None  # seconds from the stage's start to its first optimizer step in this process
+    first_step_s = None  # seconds from the run's start to its first optimizer step in this process
     while state["step"] < total_steps:
         step_start = time.perf_counter()
         window = torch.zeros(5, dtype=torch.float64)  # loss sum, real tokens, slots, samples, frames
@@ -205,28 +295,29 @@ def train_stage(
         state["frames"] += int(window[4])
         state["wall_time_s"] += elapsed
         if state["step"] % params.train.log_every == 0 or state["step"] == total_steps:
-            metrics.log(
-                {
-                    "step": state["step"],
-                    "epoch": sampler.epoch,
-                    "loss": last_loss,
-                    "lr": scheduler.get_last_lr()[0],
-                    "tokens_per_s": window[1].item() / elapsed,
-                    "padding_fraction": 1.0 - window[1].item() / window[2].item(),
-                    "frames_per_sample": window[4].item() / max(window[3].item(), 1.0),
-                    "tokens": state["tokens"],
-                }
-            )
+            row_metrics = {
+                "step": step_offset + state["step"],
+                "epoch": sampler.epoch,
+                "loss": last_loss,
+                "lr": scheduler.get_last_lr()[0],
+                "tokens_per_s": window[1].item() / elapsed,
+                "padding_fraction": 1.0 - window[1].item() / window[2].item(),
+                "frames_per_sample": window[4].item() / max(window[3].item(), 1.0),
+                "tokens": state["tokens"],
+            }
+            metrics.log(row_metrics | ({"phase": plan.phase} if plan.phase else {}))
         progress.update(1)
         progress.set_postfix(loss=f"{last_loss:.3f}")
         if stage.checkpoint_every and state["step"] % stage.checkpoint_every == 0:
             save_checkpoint(
                 engine, checkpoint_dir, state["step"], train_state(state, sampler), stage.keep_checkpoints
             )
-        if kill_after and state["step"] == kill_after:
+        if kill_after and step_offset + state["step"] == kill_after:
             log.warning("%s=%d: killing this process (pre-emption drill)", KILL_AFTER_STEP_ENV, kill_after)
             os.kill(os.getpid(), signal.SIGKILL)
     progress.close()
+    if last_loss is None:
+        last_loss = _last_logged_loss(metrics)
     metrics.close()
     del rows  # stops the DataLoader workers
     # every rank skipped its own rows' broken samples: the summary counts all of them
@@ -238,50 +329,69 @@ def train_stage(
     if skipped:
         log.warning("stage %s skipped samples: %s", stage_name, skipped)
 
-    # ---- finish: final checkpoint, consolidated model, summary ----
+    # ---- finish: final checkpoint, consolidated model ----
     final_tag = tag_for(state["step"])
     if latest_tag(checkpoint_dir) != final_tag:
         save_checkpoint(
             engine, checkpoint_dir, state["step"], train_state(state, sampler), stage.keep_checkpoints
         )
     dist.barrier()
-    summary: dict[str, Any] = {}
     if rank == 0:
         weights = consolidated_state_dict(engine, checkpoint_dir, final_tag, stage.zero_stage)
-        export_pretrained(engine, processor, weights, out_dir / "model")
-        summary = {
-            "stage": stage_name,
-            "profile": params.profile,
-            "init": init_source,
-            "dataset_version": dataset_version,
-            "steps": state["step"],
-            "first_loss": state["first_loss"],
-            "final_loss": last_loss if last_loss is not None else _last_logged_loss(metrics),
-            "tokens": state["tokens"],
-            "padding_fraction": 1.0 - state["tokens"] / max(state["slots"], 1),
-            "frames_per_sample": state["frames"] / max(state["samples"], 1),
-            "num_samples": len(index),
-            "samples_trained": state["samples"],
-            "data": packed.uri,
-            "skipped_samples": skipped,
-            "world_size": world_size,
-            "gradient_accumulation": accumulation,
-            "tokens_per_step": stage.context_length * accumulation * world_size,
-            "trainable_parameters": trainable_counts,
-            "packing": stage.packing,
-            "wall_time_s": state["wall_time_s"],
-            "process_time_s": time.perf_counter() - started,
-            "time_to_first_step_s": first_step_s,
-        }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        log.info(
-            "stage %s done: %d steps, final loss %.4f -> %s",
-            stage_name,
-            state["step"],
-            summary["final_loss"] or float("nan"),
-            out_dir / "model",
-        )
-    dist.barrier()
+        export_pretrained(engine, processor, weights, plan.model_dir)
+    result = {
+        "phase": plan.phase,
+        "steps": state["step"],
+        "first_loss": state["first_loss"],
+        "final_loss": last_loss,
+        "tokens": state["tokens"],
+        "slots": state["slots"],
+        "frames": state["frames"],
+        "num_samples": len(index),
+        "samples_trained": state["samples"],
+        "skipped_samples": skipped,
+        "gradient_accumulation": accumulation,
+        "tokens_per_step": stage.context_length * accumulation * world_size,
+        "trainable_parameters": trainable_counts,
+        "packing": stage.packing,
+        "wall_time_s": state["wall_time_s"],
+        "process_time_s": time.perf_counter() - started,
+        "time_to_first_step_s": first_step_s,
+    }
+    del engine, optimizer, model  # the next phase builds its own
+    return result
+
+
+def stage_summary(results: list[dict[str, Any]], process_time_s: float) -> dict[str, Any]:
+    """The stage's summary.json fields from its runs (one per phase): totals over the phases, losses of the
+    first and last, and the phases themselves when there are several."""
+    first, last = results[0], results[-1]
+    tokens, slots = sum(r["tokens"] for r in results), sum(r["slots"] for r in results)
+    samples = sum(r["samples_trained"] for r in results)
+    skipped: dict[str, int] = {}
+    for result in results:
+        for reason, count in result["skipped_samples"].items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    summary = {
+        "steps": sum(r["steps"] for r in results),
+        "first_loss": first["first_loss"],
+        "final_loss": last["final_loss"],
+        "tokens": tokens,
+        "padding_fraction": 1.0 - tokens / max(slots, 1),
+        "frames_per_sample": sum(r["frames"] for r in results) / max(samples, 1),
+        "num_samples": last["num_samples"],
+        "samples_trained": samples,
+        "skipped_samples": skipped,  # summed over the phases
+        "gradient_accumulation": last["gradient_accumulation"],
+        "tokens_per_step": last["tokens_per_step"],
+        "trainable_parameters": last["trainable_parameters"],
+        "packing": last["packing"],
+        "wall_time_s": sum(r["wall_time_s"] for r in results),
+        "process_time_s": process_time_s,
+        "time_to_first_step_s": first["time_to_first_step_s"],
+    }
+    if len(results) > 1:
+        summary["phases"] = results
     return summary
 
 

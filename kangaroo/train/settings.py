@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from kangaroo.settings_base import Section
 
@@ -26,6 +26,24 @@ ModuleGroup = Literal["vision", "temporal", "patchify", "projector", "llm"]
 # qa       = questions.jsonl train split, rendered question + lettered options -> "option text (B)"
 DataSource = Literal["images", "image_qa", "captions", "qa"]
 QUESTION_SOURCES: tuple[DataSource, ...] = ("image_qa", "qa")  # rows with a question, options and a category
+
+
+class StagePhase(Section):
+    """One phase of a stage: the stage's block with these settings replaced, for `share` of the stage's
+    budget (of `max_steps`, or of `epochs` over the phase's own data). Each phase is its own short run (fresh
+    optimizer, its own warmup and decay), starting from the previous phase's weights; the stage's model is
+    the last phase's. Only *what* a stage learns from and its schedule can differ between phases: the model
+    shape, batch and memory plan stay the stage's."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")  # names the phase's log rows and folders
+    share: float = Field(gt=0, le=1)  # the phases' shares add up to 1
+    sources: list[DataSource] | None = Field(None, min_length=1)
+    question_categories: list[str] | None = None
+    qa_repeats: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0)
+    lr_schedule: Literal["cosine", "linear", "constant"] | None = None
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    min_lr_ratio: float | None = Field(None, ge=0, le=1)
 
 
 class StageSettings(Section):
@@ -67,6 +85,9 @@ class StageSettings(Section):
     # "previous" = the previous stage's output model (`<out>/../<previous stage>/model`), "scratch" = a
     # freshly built model from the `model:` block, anything else = a model folder.
     init_from: str = "previous"
+    # [] = one run of the block above; else its phases, in order (StagePhase): e.g. first one question
+    # category, then all of them, each with its own warmup and decay
+    phases: list[StagePhase] = []
 
     def gradient_accumulation(self, world_size: int) -> int:
         """Micro-batches per optimizer step on each rank (at least 1)."""
@@ -83,7 +104,41 @@ class StageSettings(Section):
                 f"question_categories {self.question_categories} need a question source "
                 f"({', '.join(QUESTION_SOURCES)}) in sources {self.sources}"
             )
+        names = [phase.name for phase in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names {names} repeat")
+        shares = sum(phase.share for phase in self.phases)
+        if self.phases and abs(shares - 1) > 1e-6:
+            raise ValueError(f"the shares of phases {names} add up to {shares:g}, not 1")
+        for phase in self.phases:
+            try:
+                self.phase(phase, self.max_steps)
+            except ValidationError as err:
+                problems = "; ".join(error["msg"] for error in err.errors())
+                raise ValueError(f"phase {phase.name!r}: {problems}") from None
         return self
+
+    def phase(self, phase: StagePhase, steps: int | None) -> StageSettings:
+        """This stage's settings for one of its phases (a single-run block): STEPS optimizer steps, or
+        without a step budget its share of the stage's `epochs`."""
+        changes = phase.model_dump(exclude_none=True, exclude={"name", "share"})
+        changes.update(max_steps=steps) if steps else changes.update(epochs=self.epochs * phase.share)
+        return StageSettings.model_validate({**self.model_dump(exclude={"phases"}), **changes})
+
+    def runs(self, max_steps: int | None = None) -> list[tuple[str | None, StageSettings]]:
+        """(phase name, settings) of each run this stage makes, in order; (None, the stage) without phases.
+        MAX_STEPS (tests, smoke runs) replaces the stage's step budget, which the phases split by share
+        (rounded so that they add up to it, at least one step each)."""
+        if not self.phases:
+            return [(None, self if max_steps is None else self.model_copy(update={"max_steps": max_steps}))]
+        total = max_steps or self.max_steps
+        runs, cumulative_share, steps_so_far = [], 0.0, 0
+        for phase in self.phases:
+            cumulative_share += phase.share
+            steps = max(1, round(total * cumulative_share) - steps_so_far) if total else None
+            steps_so_far += steps or 0
+            runs.append((phase.name, self.phase(phase, steps)))
+        return runs
 
 
 # What each stage reads, what it trains and where it starts (the paper's curriculum; sizes, LRs and steps are
