@@ -400,7 +400,7 @@ def test_a_phased_stage_runs_its_phases_in_order_and_resumes_past_a_finished_one
 
     resumed = run_cli([*args, "--resume"])
     assert resumed.returncode == 0, explain(resumed)
-    assert (first_phase / "summary.json").read_text() == finished  # not trained again (its times would differ)
+    assert (first_phase / "summary.json").read_text() == finished  # not trained again: its times would differ
     rows = read_jsonl(broken / "metrics.jsonl")
     assert [row["step"] for row in rows] == list(range(1, STEPS + 1))
     assert [row["phase"] for row in rows] == ["direction"] * first_steps + ["all_questions"] * (

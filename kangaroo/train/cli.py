@@ -48,7 +48,11 @@ def train(
         bool, typer.Option("--resume", help="Continue from the newest checkpoint in the checkpoint folder.")
     ] = False,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Override the stage's optimizer-step budget.")
+        int | None,
+        typer.Option(
+            "--max-steps",
+            help="Override the stage's optimizer-step budget (a phased stage's phases share it).",
+        ),
     ] = None,
     checkpoints: Annotated[
         Path | None,
