@@ -227,42 +227,47 @@ def explain(result: subprocess.CompletedProcess) -> str:
     return "\n".join(keep[-60:])
 
 
-def run_two_ranks(curriculum, packed, out: Path, zero_stage: int) -> None:
-    """One instruction-tuning run under `torchrun --nproc_per_node 2`; checks it against the 1-rank stage.
+def run_two_ranks(
+    curriculum, packed, out: Path, zero_stage: int, stage: str = "instruction_tuning", overrides: tuple = ()
+) -> dict:
+    """One STAGE run under `torchrun --nproc_per_node 2`; checks it against the 1-rank stage.
 
-    Its packed rows hold ~12 samples of 1-8 frames each, so the two ranks' rows differ in their numbers of
-    videos and frames at nearly every micro-batch.
+    Instruction tuning's packed rows hold ~12 samples of 1-8 frames each, so the two ranks' rows differ in
+    their numbers of videos and frames at nearly every micro-batch.
     """
+    previous = curriculum / STAGE_NAMES[STAGE_NAMES.index(stage) - 1]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = run_cli(
         [
             "--stage",
-            "instruction_tuning",
+            stage,
             "--data",
             str(packed),
             "--init",
-            str(curriculum / "pretrain_refinement"),
+            str(previous),
             "--out",
             str(out),
             "--max-steps",
             "3",
             "--set",
-            f"train.stages.instruction_tuning.zero_stage={zero_stage}",
+            f"train.stages.{stage}.zero_stage={zero_stage}",
+            *(arg for override in overrides for arg in ("--set", override)),
         ],
         launcher=launcher,
     )
     assert result.returncode == 0, explain(result)
     summary = json.loads((out / "summary.json").read_text())
-    single = json.loads((curriculum / "instruction_tuning" / "summary.json").read_text())
+    single = json.loads((curriculum / stage / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 3
     # the global token batch is fixed: two ranks halve the accumulation
     assert summary["tokens_per_step"] == single["tokens_per_step"]
     assert summary["gradient_accumulation"] * 2 == single["gradient_accumulation"]
     # both ranks' partitions end up in one complete model (ZeRO-3: consolidated through zero_to_fp32)
     consolidated = weights(out)
-    assert consolidated.keys() == weights(curriculum / "pretrain_refinement").keys()
+    assert consolidated.keys() == weights(previous).keys()
     assert all(torch.isfinite(t).all() for t in consolidated.values())
     assert len(losses(out)) == 3
+    return summary
 
 
 def test_two_rank_torchrun(curriculum, packed, tmp_path):
@@ -271,6 +276,31 @@ def test_two_rank_torchrun(curriculum, packed, tmp_path):
 
 def test_two_rank_torchrun_zero3(curriculum, packed, tmp_path):
     run_two_ranks(curriculum, packed, tmp_path / "instruction_tuning", zero_stage=3)
+
+
+def test_two_rank_torchrun_runs_a_phased_stage(curriculum, packed, tmp_path):
+    """Both ranks train each phase and start the next from the model rank 0 exported (ZeRO-3 partitions).
+    The test corpus's direction questions fill one row, too few for two ranks: here the phases differ in
+    their learning rate."""
+    phases = "[{name: first, share: 0.34}, {name: second, share: 0.66, lr: 5.0e-4}]"
+    summary = run_two_ranks(
+        curriculum,
+        packed,
+        tmp_path / "phased",
+        zero_stage=3,
+        stage="pretrain_refinement",
+        overrides=(f"train.stages.pretrain_refinement.phases={phases}",),
+    )
+    assert [(phase["phase"], phase["steps"]) for phase in summary["phases"]] == [("first", 1), ("second", 2)]
+    assert (tmp_path / "phased" / "checkpoints" / "phase-first" / "model" / "model.safetensors").is_file()
+    # the second phase ran its own schedule at its own peak LR
+    from kangaroo.train.loop import lr_lambda
+
+    override = f"train.stages.pretrain_refinement.phases={phases}"
+    _, second = load_params(PARAMS, "tiny", [override]).train.stage("pretrain_refinement").runs(3)[1]
+    rows = read_jsonl(tmp_path / "phased" / "metrics.jsonl")
+    assert [row["phase"] for row in rows] == ["first", "second", "second"]
+    assert [row["lr"] for row in rows[1:]] == [5e-4 * lr_lambda(second, 2)(step) for step in (1, 2)]
 
 
 # Two ZeRO-3 ranks whose rows differ on purpose: rank 0 three videos per row, rank 1 one video or text only,

@@ -7,6 +7,7 @@
     resume     newest DeepSpeed checkpoint: weights, optimizer, schedule, sampler position, RNG
     loop       one packed row per micro-batch, `gradient_accumulation` micro-batches per optimizer step
     finish     final checkpoint, consolidated `save_pretrained` folder, summary.json
+    phases     a stage with `phases` runs setup-to-finish once per phase, each from the last one's model
 
 Runs the same as a single process, under `torchrun` and under the `deepspeed` launcher; every rank calls
 `train_stage`, rank 0 writes the logs and the exported model.
