@@ -94,6 +94,10 @@ def test_stage_phases_split_the_step_budget_and_name_what_is_wrong(project_root:
     assert (first.max_steps, first.question_categories) == (300, ["order"])
     assert (second.max_steps, second.question_categories) == (700, [])
     assert first.lr == second.lr == stage.lr and not first.phases
+    by_epochs = stage.model_copy(
+        update={"max_steps": None, "epochs": 2.0}
+    )  # no step budget: shares of epochs
+    assert [(s.max_steps, s.epochs) for _, s in by_epochs.runs()] == [(None, 0.6), (None, 1.4)]
 
     with pytest.raises(ConfigError, match="add up to 0.5, not 1"):
         load_params(params_file, "tiny", [f"{phases}=[{{name: a, share: 0.5}}]"])

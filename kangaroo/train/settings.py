@@ -122,7 +122,10 @@ class StageSettings(Section):
         """This stage's settings for one of its phases (a single-run block): STEPS optimizer steps, or
         without a step budget its share of the stage's `epochs`."""
         changes = phase.model_dump(exclude_none=True, exclude={"name", "share"})
-        changes.update(max_steps=steps) if steps else changes.update(epochs=self.epochs * phase.share)
+        if steps:
+            changes["max_steps"] = steps
+        else:
+            changes["epochs"] = self.epochs * phase.share
         return StageSettings.model_validate({**self.model_dump(exclude={"phases"}), **changes})
 
     def runs(self, max_steps: int | None = None) -> list[tuple[str | None, StageSettings]]:
