@@ -247,11 +247,9 @@ def train_run(
     elif resume:
         log.info("no checkpoint in %s: starting from the beginning", checkpoint_dir)
     state.setdefault("skipped", {})
-    # one metrics.jsonl per stage: a later phase keeps the earlier phases' rows and continues their numbering
-    logged_up_to = step_offset + state["step"] if restored else step_offset
-    metrics = MetricsLog(
-        out_dir, enabled=rank == 0, resume_step=logged_up_to if restored or step_offset else None
-    )
+    # one metrics.jsonl per stage: the rows of earlier phases and of the resumed steps stay, numbering goes on
+    logged_steps = step_offset + state["step"]
+    metrics = MetricsLog(out_dir, enabled=rank == 0, resume_step=logged_steps or None)
     kill_after = int(os.environ.get(KILL_AFTER_STEP_ENV, "0") or 0)
 
     # ---- loop: rows come from DataLoader workers, in the sampler's order from its restored position ----
@@ -359,7 +357,6 @@ def train_run(
         "process_time_s": time.perf_counter() - started,
         "time_to_first_step_s": first_step_s,
     }
-    del engine, optimizer, model  # the next phase builds its own
     return result
 
 
