@@ -13,7 +13,8 @@ spatial-temporal patchify and the LLM:
 - order: the options are the first event, another event of the clip, and both played backwards ("the circle
   turns red" for "the circle turns blue"), in clips as likely as their time-reversed selves, so the wording
   tells nothing (tests/test_check_benchmark.py) and reversed or shuffled frames put the score in or below
-  its band.
+  its band. Two of the options are real events, so a model that always names the clip's move reaches 2x
+  chance without knowing when; the questions whose first event is not the move must clear their own band.
 A bug that drops frame order anywhere on that path (sampling, patchify grouping, the placement of visual
 tokens) leaves the model nothing to learn these from and fails the first check.
 
@@ -112,6 +113,21 @@ def test_trained_model_beats_twice_chance_on_held_out_clips(trained):
     assert metrics["num_questions"] == round(EVAL_FRACTION * NUM_MOTION_CLIPS)
     report = chance_report(metrics, params.eval.chance_sigma, params.eval.min_ratio_over_chance)
     assert report["meets_min_ratio"] and not report["at_chance"], report
+    if category == "order":
+        assert_order_is_read_from_when(result.predictions, params.eval.chance_sigma)
+
+
+def assert_order_is_read_from_when(predictions: list[dict], sigma: float) -> None:
+    """Each order question's options are two real events of the clip and both played backwards. A model that
+    sees which events happen, and which way, but not when, picks between the two real ones: 2x chance on its
+    own. The curriculum's model did that and always named the clip's move (docs/training.md E59). Where the
+    first event is a colour change, an appearance or a disappearance, only when it happens picks it over the
+    move, so those questions alone must be above their chance band."""
+    not_the_move = [p for p in predictions if " moves " not in p["options"]["ABCD".index(p["target"])]]
+    assert len(not_the_move) >= 30, len(not_the_move)
+    accuracy = sum(p["metric"]["likelihood_accuracy"] for p in not_the_move) / len(not_the_move)
+    _, high = band_for(0.25, len(not_the_move), sigma)
+    assert accuracy > high, (accuracy, high, len(not_the_move))
 
 
 def test_reversed_or_shuffled_frames_take_the_skill_away(trained):
