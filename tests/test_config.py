@@ -76,6 +76,26 @@ def test_tiny_caption_stages_after_the_first_keep_stills_in_the_mix(project_root
             assert stage.sources == ["qa"], name
 
 
+def test_lr_scale_names_trainable_groups_with_positive_factors(project_root: Path):
+    """A scale for a frozen group would silently do nothing, and a zero or negative one is a frozen group in
+    disguise: both are config errors naming the key."""
+    params_file, stage = project_root / "params.yaml", "train.stages.pretrain_refinement"
+    scaled = load_params(
+        params_file,
+        "tiny",
+        [f"{stage}.trainable=[vision,llm]", f"{stage}.lr_scale={{vision: 0.1}}"],
+    ).train.stage("pretrain_refinement")
+    assert scaled.lr_scale == {"vision": 0.1}
+    with pytest.raises(ConfigError, match=r"lr_scale names groups \['vision'\] that are not in trainable"):
+        load_params(params_file, "tiny", [f"{stage}.lr_scale={{vision: 0.1}}"])
+    with pytest.raises(ConfigError, match="lr_scale"):
+        load_params(
+            params_file, "tiny", [f"{stage}.trainable=[vision,llm]", f"{stage}.lr_scale={{vision: 0}}"]
+        )
+    with pytest.raises(ConfigError, match="lr_scale"):
+        load_params(params_file, "tiny", [f"{stage}.lr_scale={{tower: 0.1}}"])
+
+
 def test_stage_phases_split_the_step_budget_and_name_what_is_wrong(project_root: Path):
     """Phases take their shares of the stage's steps (or of `--max-steps`), adding up to it exactly; each
     phase is checked as a stage block of its own, and the error names the phase."""

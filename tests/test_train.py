@@ -369,6 +369,36 @@ def test_zero3_ranks_with_different_video_counts_stay_in_step(tmp_path):
     assert (tmp_path / "rank1.txt").read_text().split("\n")[:-1] == ["0 1", "1 1", "2 0", "3 1"]
 
 
+def test_lr_scale_trains_a_module_group_at_its_share_of_the_lr(curriculum, packed, tmp_path):
+    """`lr_scale: {vision: 0.1}` through the CLI and DeepSpeed: AdamW's first step moves every weight by at
+    most its group's LR (|m / sqrt(v)| = 1), so the tower moves a tenth as far as the LLM."""
+    from kangaroo.model import load_model_and_processor
+
+    stage, lr = "instruction_tuning", 1e-3
+    previous = curriculum / STAGE_NAMES[STAGE_NAMES.index(stage) - 1]
+    overrides = [
+        f"train.stages.{stage}.trainable=[vision,temporal,patchify,projector,llm]",
+        f"train.stages.{stage}.lr_scale={{vision: 0.1}}",
+        f"train.stages.{stage}.lr={lr}",
+        f"train.stages.{stage}.warmup_ratio=0",
+    ]
+    args = ["--stage", stage, "--data", str(packed), "--init", str(previous), "--out", str(tmp_path / "run")]
+    result = run_cli([*args, "--max-steps", "1", *(a for o in overrides for a in ("--set", o))])
+    assert result.returncode == 0, explain(result)
+    model, _ = load_model_and_processor(previous / "model")
+    prefix = {
+        group: next(n for n, m in model.named_modules() if m is module) + "."
+        for group, module in model.module_groups().items()
+    }
+    before, after = weights(previous), weights(tmp_path / "run")
+    largest_step = {
+        group: max((after[n] - before[n]).abs().max().item() for n in group_names(before, prefix, group))
+        for group in ("vision", "llm")
+    }
+    assert largest_step["llm"] == pytest.approx(lr, rel=1e-3), largest_step
+    assert largest_step["vision"] == pytest.approx(0.1 * lr, rel=1e-3), largest_step
+
+
 def test_kill_and_resume_reproduces_the_uninterrupted_run(curriculum, packed, tmp_path):
     """The curriculum's in-process long-video stage is the uninterrupted run; here the same stage is run
     as a CLI process with 2 DataLoader workers, SIGKILLed after step 5 (checkpoint at 4), then resumed with

@@ -430,16 +430,29 @@ def load_initial_model(params: Params, init_source: str):
 
 
 def build_optimizer(model: torch.nn.Module, stage: StageSettings) -> torch.optim.Optimizer:
-    """torch AdamW over the trainable parameters; no weight decay on biases and norms (1-D tensors)."""
-    decay, no_decay = [], []
+    """torch AdamW over the trainable parameters; no weight decay on biases and norms (1-D tensors); each
+    module group at `lr` times its `lr_scale`. The schedule multiplies every group's LR alike."""
+    scale_of = {
+        id(parameter): stage.lr_scale.get(name, 1.0)
+        for name, module in model.module_groups().items()
+        for parameter in module.parameters()
+    }
+    grouped: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for parameter in model.parameters():
         if parameter.requires_grad:
-            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+            key = (scale_of.get(id(parameter), 1.0), parameter.ndim >= 2)
+            grouped.setdefault(key, []).append(parameter)
+    # the unscaled groups first (the logged LR is group 0's), weight-decayed before not
+    keys = sorted(grouped, key=lambda key: (key[0] != 1.0, key[0], not key[1]))
     groups = [
-        {"params": decay, "weight_decay": stage.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": grouped[key],
+            "lr": stage.lr * key[0],
+            "weight_decay": stage.weight_decay if key[1] else 0.0,
+        }
+        for key in keys
     ]
-    return adamw([g for g in groups if g["params"]], lr=stage.lr, betas=stage.adam_betas)
+    return adamw(groups, lr=stage.lr, betas=stage.adam_betas)
 
 
 def lr_lambda(stage: StageSettings, total_steps: int):

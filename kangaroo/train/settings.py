@@ -6,7 +6,7 @@ runs it. The stage names are the ones the pipeline components and dvc.yaml use.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -61,6 +61,9 @@ class StageSettings(Section):
     max_steps: int | None = Field(None, gt=0)  # optimizer steps; None = run `epochs` passes over the data
     epochs: float = Field(1.0, gt=0)
     lr: float = Field(gt=0)
+    # LR multiplier per trainable module group, e.g. {vision: 0.1}: a pre-trained tower trained gently beside
+    # a fresh LLM (LLaVA-OneVision trains its SigLIP at 1/5 of the LLM's LR); unlisted groups train at `lr`
+    lr_scale: dict[ModuleGroup, Annotated[float, Field(gt=0)]] = {}
     lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
@@ -99,6 +102,9 @@ class StageSettings(Section):
             raise ValueError(f"batch_tokens {self.batch_tokens} < context_length {self.context_length}")
         if self.offload_params and self.zero_stage != 3:
             raise ValueError("offload_params needs zero_stage 3")
+        frozen = sorted(set(self.lr_scale) - set(self.trainable))
+        if frozen:
+            raise ValueError(f"lr_scale names groups {frozen} that are not in trainable {self.trainable}")
         if self.question_categories and not set(self.sources) & set(QUESTION_SOURCES):
             raise ValueError(
                 f"question_categories {self.question_categories} need a question source "
