@@ -40,7 +40,7 @@ export PREBUILD_DEEPSPEED_OPS
 setup: $(VENV)/.installed
 
 # pip itself runs with TMPDIR=work/tmp, and the op build logs into .cache
-$(VENV)/.installed: pyproject.toml requirements.lock | $(WORK)/tmp
+$(VENV)/.installed: pyproject.toml requirements.lock $(wildcard patches/*.patch) | $(WORK)/tmp
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build; then DeepSpeed, whose op
@@ -58,6 +58,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(WORK)/tmp
 	$(BIN)/python -m compileall -q -j 0 -x '/torch/testing/_internal/py312_intrinsics[.]py$$' $(VENV)/lib \
 	  > /dev/null; installed=$$?; \
 	wait $$build || { cat $(CACHE)/deepspeed-ops.log; exit 1; }; exit $$installed
+	# Upstream fixes not yet released for pinned packages (each patch says which and why); skipped if applied.
+	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	for fix in patches/*.patch; do \
+	  patch -p1 -R -s -f --dry-run -d $$site < $$fix > /dev/null || patch -p1 -s -f -d $$site < $$fix || \
+	  { echo "$$fix does not apply to the installed package: drop it if the release carries the fix"; exit 1; }; \
+	done
 	@touch $@
 
 $(WORK)/tmp:
