@@ -60,7 +60,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock $(wildcard patches/*.patch)
 	wait $$build || { cat $(CACHE)/deepspeed-ops.log; exit 1; }; exit $$installed
 	# Upstream fixes not yet released for pinned packages (each patch says which and why); skipped if applied.
 	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	for fix in patches/*.patch; do \
+	for fix in $(wildcard patches/*.patch); do \
 	  patch -p1 -R -s -f --dry-run -d $$site < $$fix > /dev/null || patch -p1 -s -f -d $$site < $$fix || \
 	  { echo "$$fix does not apply to the installed package: drop it if the release carries the fix"; exit 1; }; \
 	done
